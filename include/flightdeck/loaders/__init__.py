@@ -1,0 +1,1 @@
+"""Destination writers: staging tables, partition replace, dimensions, rejections."""

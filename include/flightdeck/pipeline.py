@@ -1,0 +1,378 @@
+"""Orchestration of the flights pipeline: one function per stage, each idempotent per partition.
+
+The Airflow operators in plugins/ call these; so do the tests. Each stage reads the previous
+stage's staging table (never XCom), records its counts in audit.load_runs and logs them as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+from pydantic import ValidationError
+from sqlalchemy.engine import URL
+
+from flightdeck import audit
+from flightdeck.config import PipelineConfig, ProjectConfig, ReferenceConfig
+from flightdeck.db import apply_sql_file, connect, qualified
+from flightdeck.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.extractors.postgres import column_list, copy_query, count_rows, create_staging_table
+from flightdeck.loaders.dimensions import lookup, upsert_dimension
+from flightdeck.loaders.partition import preload_rejections, replace_partition
+from flightdeck.loaders.staging import copy_records, read_chunks
+from flightdeck.logs import stage_log
+from flightdeck.partition import Partition
+from flightdeck.schemas.flights import FactFlight, SourceFlight
+from flightdeck.schemas.reference import AircraftRef, AirportRef, CarrierRef
+from flightdeck.transformers.flights import ReferenceLookup, to_fact, zone
+from flightdeck.validation import Rejection, explain, validate_records
+
+# The source columns the pipeline reads, with the types it reads them as (explicit casts make a
+# type change in the source fail loudly at extract, naming the column).
+SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("flight_id", "bigint"),
+    ("year", "integer"),
+    ("month", "integer"),
+    ("day", "integer"),
+    ("dep_time", "integer"),
+    ("sched_dep_time", "integer"),
+    ("dep_delay", "integer"),
+    ("arr_time", "integer"),
+    ("sched_arr_time", "integer"),
+    ("arr_delay", "integer"),
+    ("carrier", "text"),
+    ("flight", "integer"),
+    ("tailnum", "text"),
+    ("origin", "text"),
+    ("dest", "text"),
+    ("air_time", "integer"),
+    ("distance", "integer"),
+    ("hour", "integer"),
+    ("minute", "integer"),
+    ("time_hour", "timestamptz"),
+)
+FACT_COLUMNS: tuple[str, ...] = tuple(FactFlight.model_fields)
+EXTRACT_STAGES = ("post_extract", "post_transform")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a pipeline reads and writes: SQLAlchemy URLs resolved from Airflow connections."""
+
+    source: URL
+    warehouse: URL
+
+
+def ensure_warehouse(warehouse: URL) -> None:
+    with connect(warehouse) as conn:
+        apply_sql_file(conn, "warehouse.sql")
+
+
+def source_query(cfg: PipelineConfig, partition: Partition) -> tuple[sql.Composed, list[object]]:
+    """The partition's rows: a row comparison on (year, month, day) so the source index applies."""
+    day = sql.SQL("({})").format(column_list(cfg.source.day_columns))
+    query = sql.SQL("SELECT {} FROM {} WHERE {} >= (%s, %s, %s) AND {} < (%s, %s, %s)").format(
+        sql.SQL(", ").join(
+            sql.SQL("{}::{}").format(sql.Identifier(name), sql.SQL(pg_type)) for name, pg_type in SOURCE_COLUMNS
+        ),
+        qualified(cfg.source.table),
+        day,
+        day,
+    )
+    params: list[object] = [
+        partition.start.year,
+        partition.start.month,
+        partition.start.day,
+        partition.end.year,
+        partition.end.month,
+        partition.end.day,
+    ]
+    return query, params
+
+
+def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> int:
+    """Copy the partition's source rows into its raw staging table; returns the row count."""
+    cfg = project.pipeline(partition.pipeline)
+    raw = partition.staging_table(project.staging_schema, "raw")
+    with stage_log("extract", partition.log_context()) as counts:
+        ensure_warehouse(endpoints.warehouse)
+        query, params = source_query(cfg, partition)
+        with connect(endpoints.warehouse) as wh, connect(endpoints.source) as src:
+            with src.cursor() as cur:
+                # One snapshot for the count and the copy, so they must agree.
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            expected = count_rows(src, query, params)
+            create_staging_table(wh, raw, SOURCE_COLUMNS)
+            copied = copy_query(src, query, params, wh, raw, [name for name, _ in SOURCE_COLUMNS])
+            if copied != expected:
+                raise PermanentPipelineError(f"source had {expected} rows but {copied} were staged")
+        counts.records_in = counts.records_out = copied
+    with connect(endpoints.warehouse) as wh:
+        audit.record_run(
+            wh,
+            partition,
+            status="running",
+            extracted=copied,
+            extract_s=counts.duration_s,
+            valid=None,
+            rejected=None,
+            loaded=None,
+            error=None,
+        )
+    return copied
+
+
+def reference_lookup(conn: Any) -> ReferenceLookup:
+    airports = lookup(conn, qualified("core.dim_airport"), "faa", "airport_key", "tzone")
+    carriers = lookup(conn, qualified("core.dim_carrier"), "carrier", "carrier_key")
+    aircraft = lookup(conn, qualified("core.dim_aircraft"), "tailnum", "aircraft_key")
+    return ReferenceLookup(
+        airports={code: (int(found[0]), found[1]) for code, found in airports.items()},
+        carriers={code: int(found[0]) for code, found in carriers.items()},
+        aircraft={code: int(found[0]) for code, found in aircraft.items()},
+    )
+
+
+def validate_and_transform(
+    rows: list[dict[str, Any]], refs: ReferenceLookup, timezone: str
+) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Post-extract validation, transformation and post-transform validation of one chunk."""
+    sources, rejections = validate_records(rows, SourceFlight, "post_extract", {"timezone": timezone})
+    raw_by_id = {row["flight_id"]: row for row in rows}
+    facts: list[dict[str, Any]] = []
+    origin_zone = zone(timezone)
+    for source in sources:
+        fact = to_fact(source, refs, origin_zone)
+        try:
+            FactFlight.model_validate(fact)
+        except ValidationError as exc:
+            field, reason = explain(exc)
+            rejections.append(Rejection("post_transform", field, reason, raw_by_id[source.flight_id]))
+            continue
+        facts.append(fact)
+    return facts, rejections
+
+
+def transform(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> tuple[int, int]:
+    """Validate raw staging, transform it into clean staging; returns (valid, rejected)."""
+    cfg = project.pipeline(partition.pipeline)
+    raw = partition.staging_table(project.staging_schema, "raw")
+    clean = partition.staging_table(project.staging_schema, "clean")
+    with stage_log("transform", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
+        refs = reference_lookup(wh)
+        create_staging_table(wh, clean, _fact_staging_columns())
+        all_rejections: list[Rejection] = []
+        valid = 0
+        query = sql.SQL("SELECT * FROM {} ORDER BY flight_id").format(raw)
+        for chunk in read_chunks(wh, query, [], cfg.chunk_rows):
+            counts.records_in += len(chunk)
+            facts, rejections = validate_and_transform(chunk, refs, cfg.timezone)
+            valid += copy_records(wh, clean, FACT_COLUMNS, facts)
+            all_rejections.extend(rejections)
+        audit.replace_rejections(wh, partition, EXTRACT_STAGES, all_rejections)
+        counts.records_out = valid
+        counts.rejected = len(all_rejections)
+    with connect(endpoints.warehouse) as wh:
+        audit.record_run(
+            wh, partition, valid=valid, rejected=len(all_rejections), transform_s=counts.duration_s
+        )
+    return valid, len(all_rejections)
+
+
+def _fact_staging_columns() -> tuple[tuple[str, str], ...]:
+    types = {
+        "origin": "text",
+        "carrier": "text",
+        "flight": "integer",
+        "sched_dep_ts": "timestamptz",
+        "flight_date": "date",
+        "dest": "text",
+        "tailnum": "text",
+        "origin_airport_key": "integer",
+        "dest_airport_key": "integer",
+        "carrier_key": "integer",
+        "aircraft_key": "integer",
+        "status": "text",
+        "is_cancelled": "boolean",
+        "sched_dep_local": "timestamp",
+        "dep_ts": "timestamptz",
+        "dep_local": "timestamp",
+        "sched_arr_local": "timestamp",
+        "arr_local": "timestamp",
+        "arr_ts": "timestamptz",
+        "dep_delay_min": "integer",
+        "arr_delay_min": "integer",
+        "air_time_min": "integer",
+        "distance_mi": "integer",
+        "source_flight_id": "bigint",
+    }
+    return tuple((name, types[name]) for name in FACT_COLUMNS)
+
+
+def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> int:
+    """Pre-load checks, then replace the partition in one transaction; returns rows loaded."""
+    cfg = project.pipeline(partition.pipeline)
+    clean = partition.staging_table(project.staging_schema, "clean")
+    with stage_log("load", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
+        run = audit.run_row(wh, partition) or {}
+        extracted = int(run.get("extracted") or 0)
+        rejections = preload_rejections(
+            wh,
+            clean,
+            cfg.target.key,
+            cfg.target.partition_column,
+            partition.start,
+            partition.end,
+            order_column="source_flight_id",
+        )
+        audit.replace_rejections(wh, partition, ["pre_load"], rejections)
+        rejected = audit.count_rejections(wh, partition)
+        if extracted and rejected / extracted > cfg.max_reject_share:
+            raise ReconciliationError(
+                f"{rejected} of {extracted} records rejected ({rejected / extracted:.1%}), above the "
+                f"configured max_reject_share {cfg.max_reject_share:.1%}: the partition was not loaded; "
+                "see audit.rejected_records for the reasons"
+            )
+        _, inserted = replace_partition(
+            wh,
+            qualified(cfg.target.table),
+            clean,
+            FACT_COLUMNS,
+            cfg.target.partition_column,
+            partition.start,
+            partition.end,
+            partition.run_id,
+        )
+        counts.records_in = inserted + len(rejections)
+        counts.records_out = inserted
+        counts.rejected = len(rejections)
+    with connect(endpoints.warehouse) as wh:
+        audit.record_run(wh, partition, loaded=inserted, rejected=rejected, load_s=counts.duration_s)
+    return inserted
+
+
+def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> Mapping[str, int]:
+    """Reconcile counts and check keys; fail the run (and mark it failed) when anything is off."""
+    cfg = project.pipeline(partition.pipeline)
+    target = qualified(cfg.target.table)
+    pcol = sql.Identifier(cfg.target.partition_column)
+    keys = column_list(cfg.target.key)
+    in_partition = sql.SQL("{} >= %s AND {} < %s").format(pcol, pcol)
+    window = (partition.start, partition.end)
+    with stage_log("check", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
+        run = audit.run_row(wh, partition) or {}
+        extracted = int(run.get("extracted") or 0)
+        rejected = audit.count_rejections(wh, partition)
+        with wh.cursor() as cur:
+            cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(target, in_partition), window)
+            loaded = int(str((cur.fetchone() or (0,))[0]))
+            cur.execute(
+                sql.SQL(
+                    "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d"
+                ).format(target, in_partition, keys),
+                window,
+            )
+            duplicates = int(str((cur.fetchone() or (0,))[0]))
+            null_keys = sql.SQL(" OR ").join(
+                sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in cfg.target.key
+            )
+            cur.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE ({}) AND ({})").format(target, in_partition, null_keys),
+                window,
+            )
+            nulls = int(str((cur.fetchone() or (0,))[0]))
+        result = {
+            "extracted": extracted,
+            "loaded": loaded,
+            "rejected": rejected,
+            "duplicate_keys": duplicates,
+            "null_keys": nulls,
+        }
+        counts.records_in = extracted
+        counts.records_out = loaded
+        counts.rejected = rejected
+        counts.extra.update(result)
+        problems: list[str] = []
+        if run.get("extracted") is None:
+            problems.append("no extract recorded for this run: run the extract task first")
+        if extracted != loaded + rejected:
+            problems.append(f"extracted {extracted} != loaded {loaded} + rejected {rejected}")
+        if duplicates:
+            problems.append(f"{duplicates} duplicate keys")
+        if nulls:
+            problems.append(f"{nulls} rows with null key columns")
+    with connect(endpoints.warehouse) as wh:
+        if problems:
+            audit.record_run(wh, partition, status="failed", error="; ".join(problems), check_s=counts.duration_s)
+        else:
+            audit.record_run(wh, partition, status="success", error=None, check_s=counts.duration_s)
+    if problems:
+        raise ReconciliationError(f"partition {partition.start} failed its checks: " + "; ".join(problems))
+    return result
+
+
+REFERENCE_MODELS = {"airports": AirportRef, "airlines": CarrierRef, "planes": AircraftRef}
+REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "airports": (
+        ("faa", "text"),
+        ("name", "text"),
+        ("lat", "double precision"),
+        ("lon", "double precision"),
+        ("alt_ft", "integer"),
+        ("utc_offset_h", "integer"),
+        ("dst", "text"),
+        ("tzone", "text"),
+    ),
+    "airlines": (("carrier", "text"), ("name", "text")),
+    "planes": (
+        ("tailnum", "text"),
+        ("year_built", "integer"),
+        ("type", "text"),
+        ("manufacturer", "text"),
+        ("model", "text"),
+        ("engines", "integer"),
+        ("seats", "integer"),
+        ("speed", "integer"),
+        ("engine", "text"),
+    ),
+}
+
+
+def sync_reference(
+    endpoints: Endpoints, reference: ReferenceConfig, staging_schema: str, partition: Partition
+) -> dict[str, int]:
+    """Upsert the dimensions from the source's reference tables; invalid rows are rejected."""
+    changed: dict[str, int] = {}
+    ensure_warehouse(endpoints.warehouse)
+    with stage_log("reference", partition.log_context()) as counts:
+        for name, table in reference.tables.items():
+            with connect(endpoints.source) as src, src.cursor() as cur:
+                cur.execute(sql.SQL("SELECT * FROM {}").format(qualified(table.source)))
+                names = [d.name for d in cur.description or ()]
+                rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            valid, rejections = validate_records(rows, REFERENCE_MODELS[name], f"reference_{name}")
+            ref_partition = Partition(
+                f"reference.{name}", partition.start, partition.end, partition.dag_id, partition.run_id
+            )
+            with connect(endpoints.warehouse) as wh:
+                changed[name] = upsert_dimension(
+                    wh,
+                    qualified(table.target),
+                    sql.Identifier(staging_schema, f"reference_{name}_{partition.label}"),
+                    table.key,
+                    REFERENCE_COLUMNS[name],
+                    [model.model_dump() for model in valid],
+                )
+                audit.replace_rejections(wh, ref_partition, [f"reference_{name}"], rejections)
+            counts.records_in += len(rows)
+            counts.records_out += len(valid)
+            counts.rejected += len(rejections)
+        counts.extra["changed"] = changed
+    return changed
+
+
+def default_partition(pipeline: str, day: dt.date, dag_id: str = "manual", run_id: str = "manual") -> Partition:
+    return Partition(pipeline, day, day + dt.timedelta(days=1), dag_id, run_id)

@@ -1,0 +1,1 @@
+"""Pydantic models: the single definition of every record's shape and rules."""

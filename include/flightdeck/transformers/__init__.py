@@ -1,0 +1,1 @@
+"""Pure cleaning and enrichment: records in, records out, no I/O."""

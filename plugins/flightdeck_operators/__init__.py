@@ -1,0 +1,20 @@
+"""Airflow operators that wrap the pure stage functions of the `flightdeck` package."""
+
+from flightdeck_operators.alerts import alert_on_failure, alert_on_retry
+from flightdeck_operators.stages import (
+    ExtractToStagingOperator,
+    PartitionLoadOperator,
+    ReconcileOperator,
+    ReferenceSyncOperator,
+    ValidateTransformOperator,
+)
+
+__all__ = [
+    "ExtractToStagingOperator",
+    "PartitionLoadOperator",
+    "ReconcileOperator",
+    "ReferenceSyncOperator",
+    "ValidateTransformOperator",
+    "alert_on_failure",
+    "alert_on_retry",
+]
