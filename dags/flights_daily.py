@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import DAG, CronDataIntervalTimetable, chain
+
 from flightdeck_operators import (
     ExtractToStagingOperator,
     PartitionLoadOperator,
@@ -50,4 +51,4 @@ with DAG(
     load = PartitionLoadOperator(task_id="load", pipeline_name=PIPELINE)
     check = ReconcileOperator(task_id="check", pipeline_name=PIPELINE)
 
-    [reference, extract] >> transform >> load >> check
+    chain([reference, extract], transform, load, check)

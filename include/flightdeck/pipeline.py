@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import sql
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ from flightdeck.validation import Rejection, explain, validate_records
 
 # The source columns the pipeline reads, with the types it reads them as (explicit casts make a
 # type change in the source fail loudly at extract, naming the column).
-SOURCE_COLUMNS: tuple[tuple[str, str], ...] = (
+SOURCE_COLUMNS: tuple[tuple[str, LiteralString], ...] = (
     ("flight_id", "bigint"),
     ("year", "integer"),
     ("month", "integer"),
@@ -176,14 +176,12 @@ def transform(endpoints: Endpoints, project: ProjectConfig, partition: Partition
         counts.records_out = valid
         counts.rejected = len(all_rejections)
     with connect(endpoints.warehouse) as wh:
-        audit.record_run(
-            wh, partition, valid=valid, rejected=len(all_rejections), transform_s=counts.duration_s
-        )
+        audit.record_run(wh, partition, valid=valid, rejected=len(all_rejections), transform_s=counts.duration_s)
     return valid, len(all_rejections)
 
 
-def _fact_staging_columns() -> tuple[tuple[str, str], ...]:
-    types = {
+def _fact_staging_columns() -> tuple[tuple[str, LiteralString], ...]:
+    types: dict[str, LiteralString] = {
         "origin": "text",
         "carrier": "text",
         "flight": "integer",
@@ -270,15 +268,13 @@ def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) ->
             cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(target, in_partition), window)
             loaded = int(str((cur.fetchone() or (0,))[0]))
             cur.execute(
-                sql.SQL(
-                    "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d"
-                ).format(target, in_partition, keys),
+                sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d").format(
+                    target, in_partition, keys
+                ),
                 window,
             )
             duplicates = int(str((cur.fetchone() or (0,))[0]))
-            null_keys = sql.SQL(" OR ").join(
-                sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in cfg.target.key
-            )
+            null_keys = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in cfg.target.key)
             cur.execute(
                 sql.SQL("SELECT count(*) FROM {} WHERE ({}) AND ({})").format(target, in_partition, null_keys),
                 window,
@@ -315,7 +311,7 @@ def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) ->
 
 
 REFERENCE_MODELS = {"airports": AirportRef, "airlines": CarrierRef, "planes": AircraftRef}
-REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+REFERENCE_COLUMNS: dict[str, tuple[tuple[str, LiteralString], ...]] = {
     "airports": (
         ("faa", "text"),
         ("name", "text"),

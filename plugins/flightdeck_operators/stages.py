@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from flightdeck import pipeline
 from flightdeck.config import ProjectConfig, project_config
+from flightdeck.connections import postgres_url
 from flightdeck.errors import describe, is_transient
 from flightdeck.partition import Partition, local_days
 from flightdeck.pipeline import Endpoints
@@ -25,10 +25,7 @@ StageFunction = Callable[[Endpoints, ProjectConfig, Partition], object]
 
 def endpoints_for(source_conn_id: str, warehouse_conn_id: str) -> Endpoints:
     """Resolve Airflow connections (environment, secrets backend or UI) to database URLs."""
-    return Endpoints(
-        source=PostgresHook(postgres_conn_id=source_conn_id).sqlalchemy_url,
-        warehouse=PostgresHook(postgres_conn_id=warehouse_conn_id).sqlalchemy_url,
-    )
+    return Endpoints(source=postgres_url(source_conn_id), warehouse=postgres_url(warehouse_conn_id))
 
 
 def partition_from_context(pipeline_name: str, timezone: str, context: Any) -> Partition:
@@ -48,7 +45,7 @@ class _PartitionStageOperator(BaseOperator):
 
     def __init__(self, *, pipeline_name: str, **kwargs: Any) -> None:
         kwargs.setdefault("do_xcom_push", False)
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
         self.pipeline_name = pipeline_name
 
     def execute(self, context: Any) -> None:
@@ -99,7 +96,7 @@ class ReferenceSyncOperator(BaseOperator):
 
     def __init__(self, *, pipeline_name: str, **kwargs: Any) -> None:
         kwargs.setdefault("do_xcom_push", False)
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
         self.pipeline_name = pipeline_name
 
     def execute(self, context: Any) -> None:

@@ -7,6 +7,7 @@ and no row passes through Python objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import LiteralString
 
 import psycopg
 from psycopg import sql
@@ -20,9 +21,7 @@ def column_list(columns: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(name) for name in columns)
 
 
-def create_staging_table(
-    conn: Conn, table: sql.Identifier, columns: Sequence[tuple[str, str]]
-) -> None:
+def create_staging_table(conn: Conn, table: sql.Identifier, columns: Sequence[tuple[str, LiteralString]]) -> None:
     """(Re)create an UNLOGGED staging table: rerunning a task starts from an empty one."""
     definitions = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type)) for name, pg_type in columns

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -19,7 +19,7 @@ def upsert_dimension(
     target: sql.Identifier,
     staging: sql.Identifier,
     key: str,
-    columns: Sequence[tuple[str, str]],
+    columns: Sequence[tuple[str, LiteralString]],
     rows: Sequence[dict[str, Any]],
 ) -> int:
     """Insert new members and update changed ones; returns how many rows changed."""
@@ -36,9 +36,7 @@ def upsert_dimension(
         cols=column_list(names),
         staging=staging,
         key=sql.Identifier(key),
-        updates=sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in attributes
-        ),
+        updates=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in attributes),
         current=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(n)) for n in attributes),
         incoming=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(n)) for n in attributes),
     )

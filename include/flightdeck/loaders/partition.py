@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -62,7 +63,7 @@ def preload_rejections(
         )
     rejections: list[Rejection] = []
     for _, raw, reason in found:
-        record = dict(raw) if isinstance(raw, dict) else json.loads(str(raw))
+        record: dict[str, Any] = cast("dict[str, Any]", raw) if isinstance(raw, dict) else json.loads(str(raw))
         record.pop("dup_rank", None)
         record.pop("row_ctid", None)
         rejections.append(Rejection(stage="pre_load", field=",".join(key), reason=str(reason), raw=record))
@@ -86,9 +87,7 @@ def replace_partition(
             "SELECT pg_advisory_xact_lock(hashtext(%s))",
             (f"flightdeck:{target.as_string(conn)}:{start.isoformat()}",),
         )
-        cur.execute(
-            sql.SQL("DELETE FROM {} WHERE {} >= %s AND {} < %s").format(target, pcol, pcol), (start, end)
-        )
+        cur.execute(sql.SQL("DELETE FROM {} WHERE {} >= %s AND {} < %s").format(target, pcol, pcol), (start, end))
         deleted = cur.rowcount
         cur.execute(
             sql.SQL("INSERT INTO {} ({}, run_id) SELECT {}, %s FROM {}").format(

@@ -28,7 +28,7 @@ def copy_records(
 
 
 def read_chunks(
-    conn: Conn, query: sql.Composable, params: Sequence[object], chunk_rows: int
+    conn: Conn, query: sql.Composed, params: Sequence[object], chunk_rows: int
 ) -> Iterator[list[dict[str, Any]]]:
     """Rows of a query as dicts, chunk by chunk, through a server-side cursor (bounded memory)."""
     with conn.cursor(name="flightdeck_read", row_factory=dict_row) as cur:

@@ -89,7 +89,7 @@ class SourceFlight(BaseModel):
                 raise RuleViolation(
                     "air_time",
                     f"air_time {self.air_time} min for {self.distance} mi implies {speed:.0f} mph, "
-                    f"outside {MIN_GROUND_SPEED_MPH:.0f}-{MAX_GROUND_SPEED_MPH:.0f}"
+                    f"outside {MIN_GROUND_SPEED_MPH:.0f}-{MAX_GROUND_SPEED_MPH:.0f}",
                 )
         return self
 
@@ -99,7 +99,7 @@ def _check_clock_delay(prefix: str, scheduled: int, actual: int, delay: int) -> 
     if gap != 0:
         raise RuleViolation(
             f"{prefix}_time",
-            f"{prefix}_time {actual:04d} is not sched_{prefix}_time {scheduled:04d} plus {prefix}_delay {delay}"
+            f"{prefix}_time {actual:04d} is not sched_{prefix}_time {scheduled:04d} plus {prefix}_delay {delay}",
         )
 
 

@@ -134,8 +134,6 @@ def to_fact(source: SourceFlight, refs: ReferenceLookup, origin_zone: ZoneInfo) 
     }
 
 
-def to_facts(
-    sources: Iterable[SourceFlight], refs: ReferenceLookup, timezone: str
-) -> list[dict[str, Any]]:
+def to_facts(sources: Iterable[SourceFlight], refs: ReferenceLookup, timezone: str) -> list[dict[str, Any]]:
     origin_zone = zone(timezone)
     return [to_fact(source, refs, origin_zone) for source in sources]

@@ -1,0 +1,56 @@
+# Two commands set everything up: `make demo` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DAG ?= flights_daily
+START ?=
+END ?=
+
+.PHONY: demo test lint typecheck unit airflow backfill seed status lock clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/etl demo
+
+seed: $(STAMP)
+	$(BIN)/etl seed
+
+status: $(STAMP)
+	$(BIN)/etl status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/pyright
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+# A local Airflow 3 (api-server, scheduler, dag-processor, triggerer) on this repository.
+airflow: $(STAMP)
+	$(BIN)/etl airflow standalone
+
+# A DAG-level backfill, executed by the running scheduler of `make airflow`.
+backfill: $(STAMP)
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill DAG=flights_daily START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	$(BIN)/etl backfill $(DAG) --start $(START) --end $(END) --scheduler
+
+lock: $(STAMP)
+	{ echo "# Exact lock of every package (direct ones are in requirements.in). Regenerate: make lock"; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > requirements.txt
+
+clean:
+	rm -rf .local .pytest_cache .ruff_cache
