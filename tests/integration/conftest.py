@@ -1,0 +1,58 @@
+"""A source system with one real day of flights plus the kinds of bad rows real systems produce."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import URL
+
+from flightdeck.db import apply_sql_file, connect, dispose_engines
+from flightdeck.loaders.staging import copy_records
+from flightdeck.seed import FLIGHT_COLUMNS
+from tests.conftest import PgServer
+
+SQL_INJECTION = "'); DROP TABLE core.fact_flights; --"
+
+
+def real_rows(source_url: URL, day: int) -> list[dict[str, Any]]:
+    with connect(source_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT {} FROM ops.flights WHERE year = 2013 AND month = 1 AND day = %s ORDER BY flight_id").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in FLIGHT_COLUMNS)
+            ),
+            (day,),
+        )
+        return [dict(zip(FLIGHT_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+
+
+def bad_rows(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Five injected rows: four that must be rejected (one only at pre-load) and one valid oddity."""
+    return [
+        {**template, "flight": 9001, "dep_time": 2575},  # not a clock time
+        {**template, "flight": 9002, "carrier": SQL_INJECTION},  # not a carrier code
+        {**template, "flight": 9003, "air_time": 5},  # 1,400 miles in 5 minutes
+        dict(template),  # the same flight twice: a duplicate natural key
+        {**template, "flight": 9004, "tailnum": "N999ZZ"},  # valid, but unknown to the reference data
+    ]
+
+
+@pytest.fixture
+def dirty_source(pg_server: PgServer, source_url: URL) -> Iterator[URL]:
+    """ops.* with the real reference tables, 2013-01-01's real flights, and the bad rows above."""
+    url = pg_server.create_database("fdt_dirty")
+    day = real_rows(source_url, 1)
+    with connect(url) as conn:
+        apply_sql_file(conn, "source.sql")
+        copy_records(conn, sql.Identifier("ops", "flights"), FLIGHT_COLUMNS, [*day, *bad_rows(day[0])])
+        for table in ("airports", "airlines", "planes"):
+            with connect(source_url) as src, src.cursor() as cur:
+                cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("ops", table)))
+                names = [d.name for d in cur.description or ()]
+                rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            copy_records(conn, sql.Identifier("ops", table), names, rows)
+    yield url
+    dispose_engines()
+    pg_server.drop_database(url)

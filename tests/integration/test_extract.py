@@ -1,0 +1,87 @@
+"""Extract: a day's source rows land in that day's raw staging table, exactly, by COPY."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from flightdeck import pipeline
+from flightdeck.config import ProjectConfig
+from flightdeck.errors import is_transient
+from flightdeck.pipeline import Endpoints
+from tests.support import scalar
+
+JAN_1 = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+JAN_2 = pipeline.default_partition("flights", dt.date(2013, 1, 2))
+
+
+def source_count(url: URL, day: dt.date) -> int:
+    return int(
+        scalar(
+            url,
+            "SELECT count(*) FROM ops.flights WHERE year = %s AND month = %s AND day = %s",
+            (day.year, day.month, day.day),
+        )
+    )
+
+
+def test_extract_copies_exactly_the_days_source_rows(endpoints: Endpoints, project: ProjectConfig) -> None:
+    copied = pipeline.extract(endpoints, project, JAN_1)
+
+    assert copied == source_count(endpoints.source, JAN_1.start) == 842
+    assert scalar(endpoints.warehouse, "SELECT count(*) FROM staging.flights_raw_p20130101") == 842
+    assert scalar(endpoints.warehouse, "SELECT count(DISTINCT flight_id) FROM staging.flights_raw_p20130101") == 842
+    assert scalar(
+        endpoints.warehouse,
+        "SELECT extracted FROM audit.load_runs WHERE pipeline = 'flights' AND partition_date = '2013-01-01'",
+    ) == 842
+
+
+def test_rerunning_extract_replaces_staging_instead_of_appending(
+    endpoints: Endpoints, project: ProjectConfig
+) -> None:
+    pipeline.extract(endpoints, project, JAN_1)
+    pipeline.extract(endpoints, project, JAN_1)
+
+    assert scalar(endpoints.warehouse, "SELECT count(*) FROM staging.flights_raw_p20130101") == 842
+
+
+def test_partitions_of_different_days_do_not_touch_each_other(endpoints: Endpoints, project: ProjectConfig) -> None:
+    pipeline.extract(endpoints, project, JAN_1)
+    pipeline.extract(endpoints, project, JAN_2)
+
+    assert scalar(endpoints.warehouse, "SELECT count(*) FROM staging.flights_raw_p20130101") == 842
+    assert scalar(endpoints.warehouse, "SELECT count(*) FROM staging.flights_raw_p20130102") == source_count(
+        endpoints.source, JAN_2.start
+    )
+
+
+def test_a_day_without_source_rows_extracts_nothing(endpoints: Endpoints, project: ProjectConfig) -> None:
+    empty = pipeline.default_partition("flights", dt.date(2014, 6, 1))
+
+    assert pipeline.extract(endpoints, project, empty) == 0
+
+
+def test_an_unreachable_source_is_a_transient_error(warehouse_url: URL, project: ProjectConfig) -> None:
+    nowhere = URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1", port=1, database="x")
+
+    with pytest.raises(psycopg.OperationalError) as caught:
+        pipeline.extract(Endpoints(source=nowhere, warehouse=warehouse_url), project, JAN_1)
+
+    assert is_transient(caught.value)
+
+
+def test_a_missing_source_table_is_a_permanent_error(pg_server, warehouse_url: URL, project: ProjectConfig) -> None:  # type: ignore[no-untyped-def]
+    empty_source = pg_server.create_database("fdt_empty")
+    try:
+        with pytest.raises(psycopg.errors.UndefinedTable) as caught:
+            pipeline.extract(Endpoints(source=empty_source, warehouse=warehouse_url), project, JAN_1)
+        assert not is_transient(caught.value)
+    finally:
+        from flightdeck.db import dispose_engines
+
+        dispose_engines()
+        pg_server.drop_database(empty_source)

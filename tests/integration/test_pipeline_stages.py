@@ -1,0 +1,174 @@
+"""Validate, transform, load and check against real PostgreSQL, with real and malformed rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from flightdeck import pipeline
+from flightdeck.config import ProjectConfig
+from flightdeck.db import connect
+from flightdeck.errors import ReconciliationError
+from flightdeck.pipeline import Endpoints
+from tests.integration.conftest import SQL_INJECTION
+from tests.support import scalar, table_checksum
+
+DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+REAL_ROWS = 842
+
+
+def run_all(endpoints: Endpoints, project: ProjectConfig) -> None:
+    pipeline.sync_reference(endpoints, project.reference, project.staging_schema, DAY)
+    pipeline.extract(endpoints, project, DAY)
+    pipeline.transform(endpoints, project, DAY)
+    pipeline.load(endpoints, project, DAY)
+    pipeline.check(endpoints, project, DAY)
+
+
+@pytest.fixture
+def dirty(dirty_source: URL, warehouse_url: URL) -> Endpoints:
+    return Endpoints(source=dirty_source, warehouse=warehouse_url)
+
+
+def test_a_clean_day_loads_every_row_and_reconciles(endpoints: Endpoints, project: ProjectConfig) -> None:
+    run_all(endpoints, project)
+
+    wh = endpoints.warehouse
+    assert scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-01'") == REAL_ROWS
+    assert scalar(wh, "SELECT count(*) FROM audit.rejected_records") == 0
+    run = scalar(wh, "SELECT row(extracted, valid, rejected, loaded, status)::text FROM audit.load_runs")
+    assert run == f"({REAL_ROWS},{REAL_ROWS},0,{REAL_ROWS},success)"
+
+
+def test_cancelled_flights_are_kept_and_flagged(endpoints: Endpoints, project: ProjectConfig) -> None:
+    run_all(endpoints, project)
+
+    cancelled = scalar(
+        endpoints.source,
+        "SELECT count(*) FROM ops.flights WHERE year = 2013 AND month = 1 AND day = 1 AND dep_time IS NULL",
+    )
+    assert cancelled > 0
+    assert scalar(
+        endpoints.warehouse,
+        "SELECT count(*) FROM core.fact_flights WHERE is_cancelled AND status = 'cancelled' AND dep_ts IS NULL",
+    ) == cancelled
+
+
+def test_codes_missing_from_reference_data_map_to_the_unknown_member(
+    endpoints: Endpoints, project: ProjectConfig
+) -> None:
+    run_all(endpoints, project)
+
+    wh = endpoints.warehouse
+    unknown_tails = scalar(
+        wh,
+        "SELECT count(*) FROM core.fact_flights f WHERE f.aircraft_key = -1 AND (f.tailnum IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM core.dim_aircraft a WHERE a.tailnum = f.tailnum))",
+    )
+    assert unknown_tails == scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE aircraft_key = -1") > 0
+    # Puerto Rico and the Virgin Islands are missing from the airports reference table.
+    assert scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE dest = 'SJU' AND dest_airport_key <> -1") == 0
+    assert scalar(wh, "SELECT faa FROM core.dim_airport WHERE airport_key = -1") == "UNKNOWN"
+
+
+def test_bad_records_are_rejected_with_reasons_and_raw_payload(dirty: Endpoints, project: ProjectConfig) -> None:
+    run_all(dirty, project)
+
+    wh = dirty.warehouse
+    with connect(wh) as conn, conn.cursor() as cur:
+        cur.execute("SELECT stage, field, reason, raw FROM audit.rejected_records ORDER BY stage, field")
+        rejected = cur.fetchall()
+    by_field = {(stage, field): (reason, raw) for stage, field, reason, raw in rejected}
+    assert set(by_field) == {
+        ("post_extract", "air_time"),
+        ("post_extract", "carrier"),
+        ("post_extract", "dep_time"),
+        ("pre_load", "origin,carrier,flight,sched_dep_ts"),
+    }
+    assert by_field[("post_extract", "dep_time")][1]["dep_time"] == 2575
+    assert by_field[("post_extract", "carrier")][1]["carrier"] == SQL_INJECTION
+    assert "mph" in by_field[("post_extract", "air_time")][0]
+    assert "duplicate natural key" in by_field[("pre_load", "origin,carrier,flight,sched_dep_ts")][0]
+    # extracted = loaded + rejected, and the injected SQL did nothing.
+    assert scalar(wh, "SELECT row(extracted, loaded, rejected)::text FROM audit.load_runs") == (
+        f"({REAL_ROWS + 5},{REAL_ROWS + 1},4)"
+    )
+    assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == REAL_ROWS + 1
+    assert scalar(wh, "SELECT aircraft_key FROM core.fact_flights WHERE tailnum = 'N999ZZ'") == -1
+
+
+def test_rerunning_a_partition_gives_the_same_warehouse(dirty: Endpoints, project: ProjectConfig) -> None:
+    run_all(dirty, project)
+    fact = table_checksum(dirty.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
+    rejects = table_checksum(dirty.warehouse, "audit.rejected_records", "stage, field, reason")
+
+    run_all(dirty, project)
+
+    assert table_checksum(dirty.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == fact
+    assert table_checksum(dirty.warehouse, "audit.rejected_records", "stage, field, reason") == rejects
+    assert scalar(dirty.warehouse, "SELECT count(*) FROM audit.rejected_records") == 4
+
+
+def test_a_partition_above_the_reject_threshold_is_not_loaded(dirty: Endpoints, project: ProjectConfig) -> None:
+    strict = project.model_copy(
+        update={"pipelines": {"flights": project.pipeline("flights").model_copy(update={"max_reject_share": 0.001})}}
+    )
+    pipeline.sync_reference(dirty, strict.reference, strict.staging_schema, DAY)
+    pipeline.extract(dirty, strict, DAY)
+    pipeline.transform(dirty, strict, DAY)
+
+    with pytest.raises(ReconciliationError, match="max_reject_share"):
+        pipeline.load(dirty, strict, DAY)
+
+    assert scalar(dirty.warehouse, "SELECT count(*) FROM core.fact_flights") == 0
+
+
+def test_a_failed_load_leaves_the_previous_partition_intact(endpoints: Endpoints, project: ProjectConfig) -> None:
+    run_all(endpoints, project)
+    before = table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
+    # Corrupt the clean staging table so that the insert fails half-way through the partition.
+    with connect(endpoints.warehouse) as conn:
+        conn.execute(
+            "UPDATE staging.flights_clean_p20130101 SET status = 'lost' "
+            "WHERE source_flight_id = (SELECT max(source_flight_id) FROM staging.flights_clean_p20130101)"
+        )
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        pipeline.load(endpoints, project, DAY)
+
+    after = table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
+    assert after == before
+
+
+def test_check_fails_the_run_when_counts_do_not_reconcile(endpoints: Endpoints, project: ProjectConfig) -> None:
+    run_all(endpoints, project)
+    with connect(endpoints.warehouse) as conn:
+        conn.execute("DELETE FROM core.fact_flights WHERE ctid = (SELECT min(ctid) FROM core.fact_flights)")
+
+    with pytest.raises(ReconciliationError, match=f"extracted {REAL_ROWS} != loaded {REAL_ROWS - 1}"):
+        pipeline.check(endpoints, project, DAY)
+
+    assert scalar(endpoints.warehouse, "SELECT status FROM audit.load_runs") == "failed"
+
+
+def test_reference_sync_is_an_idempotent_type_1_upsert(endpoints: Endpoints, project: ProjectConfig) -> None:
+    first = pipeline.sync_reference(endpoints, project.reference, project.staging_schema, DAY)
+    second = pipeline.sync_reference(endpoints, project.reference, project.staging_schema, DAY)
+
+    assert first == {"airports": 1458, "airlines": 16, "planes": 3322}
+    assert second == {"airports": 0, "airlines": 0, "planes": 0}
+    for table in ("dim_airport", "dim_carrier", "dim_aircraft"):
+        assert scalar(endpoints.warehouse, f"SELECT count(*) FROM core.{table} WHERE {table[4:]}_key = -1") == 1
+
+
+def test_staging_tables_are_keyed_by_partition(endpoints: Endpoints, project: ProjectConfig, warehouse_url: URL) -> None:
+    run_all(endpoints, project)
+
+    tables = scalar(
+        warehouse_url,
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'staging'",
+    )
+    assert tables == "flights_clean_p20130101,flights_raw_p20130101"

@@ -1,0 +1,41 @@
+"""Helpers the tests share: table checksums and small queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+from sqlalchemy.engine import URL
+
+from flightdeck.db import connect
+
+# Columns that legitimately differ between two loads of the same data.
+VOLATILE = ("run_id", "loaded_at", "updated_at", "rejected_at", "rejected_id", "started_at")
+
+
+def scalar(url: URL, query: str, params: tuple[Any, ...] = ()) -> Any:
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(query.encode(), params)
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def table_checksum(url: URL, table: str, order_by: str) -> str:
+    """md5 over every row (minus volatile columns) in a fixed order: equal tables, equal sums."""
+    schema, name = table.split(".")
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            (schema, name),
+        )
+        columns = [str(row[0]) for row in cur.fetchall() if row[0] not in VOLATILE]
+        cur.execute(
+            sql.SQL("SELECT md5(coalesce(string_agg(row({})::text, '|' ORDER BY {}), '')) FROM {}").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                sql.SQL(order_by),  # type: ignore[arg-type]  # test-owned constant
+                sql.Identifier(schema, name),
+            )
+        )
+        row = cur.fetchone()
+    return str(row[0]) if row else ""
