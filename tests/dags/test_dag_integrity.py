@@ -1,0 +1,89 @@
+"""DAG integrity: every DAG file imports cleanly, offline, and follows the project's conventions."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+from airflow._shared.module_loading.file_discovery import find_path_from_directory
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import CronDataIntervalTimetable
+from airflow.serialization.encoders import coerce_to_core_timetable
+
+from flightdeck.paths import PROJECT_ROOT
+
+DAGS = PROJECT_ROOT / "dags"
+PLUGINS = PROJECT_ROOT / "plugins"
+
+
+def _no_network(*_args: Any, **_kwargs: Any) -> None:
+    raise AssertionError("a DAG file opened a network or database connection at import time")
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    """The DagBag, loaded with every socket connection refused (so no database access either)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", _no_network)
+        patch.setattr(socket.socket, "connect_ex", _no_network)
+        patch.setattr(socket, "create_connection", _no_network)
+        return DagBag(dag_folder=DAGS)
+
+
+def test_every_dag_file_imports_without_errors(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dags) >= {"flights_daily"}
+
+
+def test_every_dag_has_an_owner_retries_and_tags(dagbag: DagBag) -> None:
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        for task in dag.tasks:
+            assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
+            assert task.retries and task.retries >= 1, f"{dag_id}.{task.task_id} does not retry"
+            assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id} retries without backoff"
+
+
+def test_no_dag_has_a_cycle(dagbag: DagBag) -> None:
+    for dag in dagbag.dags.values():
+        dag.check_cycle()  # raises on a cycle
+
+
+def test_no_task_pushes_data_through_xcom(dagbag: DagBag) -> None:
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            assert not task.do_xcom_push, f"{dag_id}.{task.task_id} pushes to XCom"
+
+
+def test_flights_daily_runs_once_per_new_york_day_over_real_intervals(dagbag: DagBag) -> None:
+    dag = dagbag.dags["flights_daily"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert str(dag.timezone) == "America/New_York"
+    assert dag.catchup is False
+    assert dag.start_date == pendulum.datetime(2013, 1, 1, tz="America/New_York")
+    # The run for the spring-forward day covers that local day: 23 hours, not a zero-width instant.
+    timetable = coerce_to_core_timetable(dag.timetable)
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2013, 3, 11, tz="America/New_York"))
+    assert interval.start == pendulum.datetime(2013, 3, 10, tz="America/New_York")
+    assert (interval.end - interval.start).in_hours() == 23
+
+
+def test_flights_daily_stages_run_in_order(dagbag: DagBag) -> None:
+    dag = dagbag.dags["flights_daily"]
+    downstream = {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks}
+    assert downstream == {
+        "sync_reference": ["validate_transform"],
+        "extract": ["validate_transform"],
+        "validate_transform": ["load"],
+        "load": ["check"],
+        "check": [],
+    }
+
+
+def test_the_plugin_loader_never_executes_the_operator_package() -> None:
+    # Airflow's plugin loader imports every .py it finds under plugins/ by its bare file name.
+    found = [Path(path).relative_to(PLUGINS) for path in find_path_from_directory(PLUGINS, ".airflowignore")]
+    assert [path for path in found if path.suffix == ".py"] == []

@@ -1,0 +1,55 @@
+"""flights_daily through Airflow's own dag.test(), via the `etl` CLI: runs, reruns, idempotency."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from flightdeck.cli import main
+from flightdeck.pipeline import Endpoints
+from tests.support import scalar, table_checksum
+
+KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
+
+
+def day_count(e2e: Endpoints, day: int) -> int:
+    return int(
+        scalar(e2e.source, "SELECT count(*) FROM ops.flights WHERE year = 2013 AND month = 1 AND day = %s", (day,))
+    )
+
+
+def test_two_days_then_a_rerun_leave_an_identical_warehouse(e2e: Endpoints, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backfill", "flights_daily", "--start", "2013-01-01", "--end", "2013-01-02"]) == 0
+    assert "flights_daily 2013-01-01: success" in capsys.readouterr().out
+
+    wh = e2e.warehouse
+    for day in (1, 2):
+        loaded = scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE flight_date = %s", (f"2013-01-0{day}",))
+        assert loaded == day_count(e2e, day)
+    runs = scalar(wh, "SELECT string_agg(partition_date::text || ':' || status, ',' ORDER BY 1) FROM audit.load_runs")
+    assert runs == "2013-01-01:success,2013-01-02:success"
+    fact_before = table_checksum(wh, "core.fact_flights", KEY_ORDER)
+    rejects_before = scalar(wh, "SELECT count(*) FROM audit.rejected_records")
+
+    assert main(["run", "flights_daily", "--date", "2013-01-01"]) == 0
+
+    assert table_checksum(wh, "core.fact_flights", KEY_ORDER) == fact_before
+    assert scalar(wh, "SELECT count(*) FROM audit.rejected_records") == rejects_before
+    assert scalar(wh, "SELECT count(*) FROM audit.load_runs WHERE partition_date = '2013-01-01'") == 2
+
+
+def test_a_permanent_error_fails_the_run_at_once(e2e: Endpoints, capsys: pytest.CaptureFixture[str]) -> None:
+    # Point the source connection at a database without the ops tables: nothing to retry.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_FLIGHTS_SOURCE", os.environ["AIRFLOW_CONN_WAREHOUSE"])
+        assert main(["run", "flights_daily", "--date", "2013-01-03"]) == 1
+    assert "flights_daily 2013-01-03: failed" in capsys.readouterr().out
+    error = scalar(e2e.warehouse, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-03'")
+    assert error == 0
+
+
+def test_an_unknown_dag_is_one_clear_line(e2e: Endpoints, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "no_such_dag", "--date", "2013-01-01"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("etl: error: no DAG 'no_such_dag' (known: flights_daily")

@@ -1,0 +1,143 @@
+"""cli.py: the parser, and usage errors that print one line and exit non-zero (no database needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from flightdeck import cli
+
+
+class TouchedTheEnvironment(BaseException):
+    """Raised if a usage error gets as far as preparing Airflow or a database (main() must not catch it)."""
+
+
+@pytest.fixture(autouse=True)
+def no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise TouchedTheEnvironment("a usage error must be reported before any environment is prepared")
+
+    monkeypatch.setattr(cli, "_prepare", refuse)
+    monkeypatch.setattr(cli.devenv, "prepare", refuse)
+
+
+def one_line(text: str) -> str:
+    assert text.endswith("\n")
+    assert text.count("\n") == 1, text
+    assert "Traceback" not in text
+    return text.rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param([], "etl: error: the following arguments are required: COMMAND", id="no-command"),
+        pytest.param(["frobnicate"], "etl: error: argument COMMAND: invalid choice: 'frobnicate'", id="unknown"),
+        pytest.param(
+            ["run", "flights_daily"], "etl run: error: the following arguments are required: --date", id="nodate"
+        ),
+        pytest.param(
+            ["run", "flights_daily", "--date", "2013-13-01"],
+            "etl run: error: argument --date: '2013-13-01' is not a date (YYYY-MM-DD)",
+            id="month-13",
+        ),
+        pytest.param(
+            ["run", "flights_daily", "--date", "2013-02-30"],
+            "etl run: error: argument --date: '2013-02-30' is not a date (YYYY-MM-DD)",
+            id="february-30",
+        ),
+        pytest.param(
+            ["backfill", "flights_daily", "--start", "2013-13-01", "--end", "2013-01-02"],
+            "etl backfill: error: argument --start: '2013-13-01' is not a date (YYYY-MM-DD)",
+            id="backfill-bad-start",
+        ),
+        pytest.param(
+            ["backfill", "flights_daily", "--start", "2013-01-01"],
+            "etl backfill: error: the following arguments are required: --end",
+            id="backfill-no-end",
+        ),
+        pytest.param(
+            ["status", "--limit", "many"], "etl status: error: argument --limit: invalid int value: 'many'", id="limit"
+        ),
+        pytest.param(["seed", "--fast"], "etl: error: unrecognized arguments: --fast", id="unknown-option"),
+    ],
+)
+def test_a_usage_error_exits_2_with_one_line_on_stderr(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(argv)
+
+    assert raised.value.code == cli.EXIT_USAGE == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    line = one_line(captured.err)
+    assert line.startswith(expected)
+    assert line.endswith("--help)")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(
+            ["backfill", "flights_daily", "--start", "2013-01-02", "--end", "2013-01-01"],
+            "etl: error: --end 2013-01-01 is before --start 2013-01-02",
+            id="end-before-start",
+        ),
+        pytest.param(["airflow"], "etl: error: give an airflow command, e.g. `etl airflow standalone`", id="airflow"),
+        pytest.param(
+            ["airflow", "--"], "etl: error: give an airflow command, e.g. `etl airflow standalone`", id="airflow-dashes"
+        ),
+    ],
+)
+def test_a_command_error_returns_1_with_one_line_on_stderr(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    assert cli.main(argv) == cli.EXIT_FAILED == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_line(captured.err) == expected
+
+
+def test_an_unexpected_exception_is_one_line_with_its_type(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(args: object) -> int:
+        raise RuntimeError("boom\nwith details on a second line")
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+
+    assert cli.main(["demo"]) == cli.EXIT_FAILED
+    assert one_line(capsys.readouterr().err) == "etl: error: RuntimeError: boom"
+
+
+def test_an_interrupt_exits_130(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dispatch", interrupted)
+
+    assert cli.main(["demo"]) == 130
+    assert one_line(capsys.readouterr().err) == "etl: interrupted"
+
+
+def test_backfill_dates_are_parsed_as_dates() -> None:
+    args = cli.build_parser().parse_args(["backfill", "flights_daily", "--start", "2013-01-01", "--end", "2013-01-31"])
+
+    assert (args.command, args.dag_id) == ("backfill", "flights_daily")
+    assert (args.start, args.end) == (dt.date(2013, 1, 1), dt.date(2013, 1, 31))
+
+
+def test_status_shows_twenty_runs_unless_told_otherwise() -> None:
+    parser = cli.build_parser()
+
+    assert parser.parse_args(["status"]).limit == 20
+    assert parser.parse_args(["status", "--limit", "5"]).limit == 5
+
+
+def test_airflow_passes_its_arguments_through_untouched() -> None:
+    args = cli.build_parser().parse_args(["airflow", "dags", "list", "--output", "json"])
+
+    assert args.args == ["dags", "list", "--output", "json"]
