@@ -62,9 +62,7 @@ class PgServer:
 
     def drop_database(self, url: URL) -> None:
         with self._admin_connect() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database or ""))
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database or "")))
 
     def connection_json(self, url: URL) -> str:
         """An Airflow connection (JSON form) for a database on this server."""

@@ -44,6 +44,16 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="etl",
@@ -74,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="seed, run flights_daily for January 2013, print a reconciled summary")
 
     status = commands.add_parser("status", help="recent runs with per-stage counts and durations")
-    status.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    status.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
 
     airflow = commands.add_parser(
         "airflow",

@@ -52,7 +52,12 @@ def is_transient(exc: BaseException) -> bool:
 def describe(exc: BaseException) -> str:
     """One line for a person: what failed and, for permanent database errors, what to fix."""
     if isinstance(exc, pgerrors.UndefinedTable):
-        return f"missing table: {_first_line(exc)} (run `etl seed` or check the connection's database)"
+        hint = (
+            "clear the run from its extract task to rebuild staging"
+            if "staging" in str(exc)
+            else "run `etl seed` or check that the connection points at the right database"
+        )
+        return f"missing table: {_first_line(exc)} ({hint})"
     if isinstance(exc, pgerrors.UndefinedColumn):
         return f"schema mismatch: {_first_line(exc)} (the source or warehouse table differs from the DDL)"
     if isinstance(exc, pgerrors.InsufficientPrivilege):

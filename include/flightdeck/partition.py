@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from psycopg import sql
+
+MAX_IDENTIFIER_BYTES = 63
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,12 @@ class Partition:
 
     def staging_table(self, schema: str, kind: str) -> sql.Identifier:
         """One staging table per pipeline, kind and partition: runs of other days never touch it."""
-        return sql.Identifier(schema, f"{self.pipeline}_{kind}_p{self.label}")
+        name = f"{self.pipeline}_{kind}_p{self.label}"
+        if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+            # PostgreSQL would silently truncate, and two partitions could share a table.
+            digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:10]
+            name = f"{name[: MAX_IDENTIFIER_BYTES - 11]}_{digest}"
+        return sql.Identifier(schema, name)
 
     def log_context(self) -> dict[str, str]:
         return {

@@ -66,9 +66,17 @@ class Endpoints:
     warehouse: URL
 
 
-def ensure_warehouse(warehouse: URL) -> None:
+def ensure_warehouse(warehouse: URL, staging_schema: str) -> None:
+    """Create or complete the warehouse schema (idempotent), including the configured staging schema."""
     with connect(warehouse) as conn:
         apply_sql_file(conn, "warehouse.sql")
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(staging_schema)))
+
+
+def mark_failed(warehouse: URL, partition: Partition, error: str) -> None:
+    """Record a stage failure on the run's audit row; a later successful retry overwrites it."""
+    with connect(warehouse) as conn:
+        audit.record_run(conn, partition, status="failed", error=error)
 
 
 def source_query(cfg: PipelineConfig, partition: Partition) -> tuple[sql.Composed, list[object]]:
@@ -98,7 +106,7 @@ def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) 
     cfg = project.pipeline(partition.pipeline)
     raw = partition.staging_table(project.staging_schema, "raw")
     with stage_log("extract", partition.log_context()) as counts:
-        ensure_warehouse(endpoints.warehouse)
+        ensure_warehouse(endpoints.warehouse, project.staging_schema)
         query, params = source_query(cfg, partition)
         with connect(endpoints.warehouse) as wh, connect(endpoints.source) as src:
             with src.cursor() as cur:
@@ -176,7 +184,15 @@ def transform(endpoints: Endpoints, project: ProjectConfig, partition: Partition
         counts.records_out = valid
         counts.rejected = len(all_rejections)
     with connect(endpoints.warehouse) as wh:
-        audit.record_run(wh, partition, valid=valid, rejected=len(all_rejections), transform_s=counts.duration_s)
+        audit.record_run(
+            wh,
+            partition,
+            status="running",
+            error=None,
+            valid=valid,
+            rejected=len(all_rejections),
+            transform_s=counts.duration_s,
+        )
     return valid, len(all_rejections)
 
 
@@ -217,7 +233,8 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
     with stage_log("load", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
         run = audit.run_row(wh, partition) or {}
         extracted = int(run.get("extracted") or 0)
-        rejections = preload_rejections(
+        _require_complete_staging(wh, clean, partition, extracted)
+        rejections, excluded = preload_rejections(
             wh,
             clean,
             cfg.target.key,
@@ -243,13 +260,38 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
             partition.start,
             partition.end,
             partition.run_id,
+            excluded,
         )
         counts.records_in = inserted + len(rejections)
         counts.records_out = inserted
         counts.rejected = len(rejections)
     with connect(endpoints.warehouse) as wh:
-        audit.record_run(wh, partition, loaded=inserted, rejected=rejected, load_s=counts.duration_s)
+        audit.record_run(
+            wh, partition, status="running", error=None, loaded=inserted, rejected=rejected, load_s=counts.duration_s
+        )
     return inserted
+
+
+def _require_complete_staging(conn: Any, clean: sql.Identifier, partition: Partition, extracted: int) -> None:
+    """Clean staging plus earlier rejections must account for every extracted row.
+
+    Staging tables are UNLOGGED: a database crash empties them. Loading then would replace the
+    partition with nothing, so refuse and say how to recover.
+    """
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(clean))
+        staged = int(str((cur.fetchone() or (0,))[0]))
+        cur.execute(
+            "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
+            "AND stage = ANY(%s)",
+            (partition.pipeline, partition.key, list(EXTRACT_STAGES)),
+        )
+        rejected = int(str((cur.fetchone() or (0,))[0]))
+    if staged + rejected != extracted:
+        raise PermanentPipelineError(
+            f"clean staging holds {staged} rows and {rejected} were rejected, but {extracted} were extracted: "
+            "staging is stale or was lost; clear the run from the extract task"
+        )
 
 
 def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> Mapping[str, int]:
@@ -342,7 +384,7 @@ def sync_reference(
 ) -> dict[str, int]:
     """Upsert the dimensions from the source's reference tables; invalid rows are rejected."""
     changed: dict[str, int] = {}
-    ensure_warehouse(endpoints.warehouse)
+    ensure_warehouse(endpoints.warehouse, staging_schema)
     with stage_log("reference", partition.log_context()) as counts:
         for name, table in reference.tables.items():
             with connect(endpoints.source) as src, src.cursor() as cur:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,7 +25,18 @@ class Rejection:
     raw: Mapping[str, Any]
 
     def raw_json(self) -> str:
-        return json.dumps(dict(self.raw), default=str, sort_keys=True)
+        """The record as strict JSON (jsonb refuses NaN and Infinity: those become strings)."""
+        return json.dumps(_finite(dict(self.raw)), default=str, sort_keys=True, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]  # pyright: ignore[reportUnknownVariableType]
+    return value
 
 
 def explain(error: ValidationError) -> tuple[str | None, str]:

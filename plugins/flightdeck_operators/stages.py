@@ -17,6 +17,7 @@ from flightdeck import pipeline
 from flightdeck.config import ProjectConfig, project_config
 from flightdeck.connections import postgres_url
 from flightdeck.errors import describe, is_transient
+from flightdeck.logs import get_logger
 from flightdeck.partition import Partition, local_days
 from flightdeck.pipeline import Endpoints
 
@@ -60,9 +61,22 @@ def run_stage(stage: StageFunction, endpoints: Endpoints, project: ProjectConfig
     try:
         stage(endpoints, project, partition)
     except Exception as exc:
+        message = f"{type(exc).__name__}: {describe(exc)}"
+        _record_failure(endpoints, partition, message)
         if is_transient(exc):
             raise
-        raise AirflowFailException(f"{type(exc).__name__}: {describe(exc)}") from exc
+        raise AirflowFailException(message) from exc
+
+
+def _record_failure(endpoints: Endpoints, partition: Partition, message: str) -> None:
+    """Best effort: the warehouse itself may be what failed."""
+    try:
+        pipeline.mark_failed(endpoints.warehouse, partition, message)
+    except Exception as exc:
+        get_logger("flightdeck.audit").warning(
+            "could not record the failure in audit.load_runs",
+            extra={"event": "audit_unavailable", "error": type(exc).__name__, **partition.log_context()},
+        )
 
 
 class ExtractToStagingOperator(_PartitionStageOperator):

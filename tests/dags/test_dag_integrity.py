@@ -43,7 +43,7 @@ def test_every_dag_has_an_owner_retries_and_tags(dagbag: DagBag) -> None:
         assert dag.tags, f"{dag_id} has no tags"
         for task in dag.tasks:
             assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
-            assert task.retries and task.retries >= 1, f"{dag_id}.{task.task_id} does not retry"
+            assert task.retries, f"{dag_id}.{task.task_id} does not retry"
             assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id} retries without backoff"
 
 
@@ -55,7 +55,7 @@ def test_no_dag_has_a_cycle(dagbag: DagBag) -> None:
 def test_no_task_pushes_data_through_xcom(dagbag: DagBag) -> None:
     for dag_id, dag in dagbag.dags.items():
         for task in dag.tasks:
-            assert not task.do_xcom_push, f"{dag_id}.{task.task_id} pushes to XCom"
+            assert not getattr(task, "do_xcom_push", True), f"{dag_id}.{task.task_id} pushes to XCom"
 
 
 def test_flights_daily_runs_once_per_new_york_day_over_real_intervals(dagbag: DagBag) -> None:

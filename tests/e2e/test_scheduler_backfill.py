@@ -162,6 +162,7 @@ def test_a_scheduler_backfill_loads_each_day_once_and_reprocessing_changes_nothi
     assert table_checksum(wh, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == checksum
     statuses = scalar(
         wh,
-        "SELECT string_agg(DISTINCT status, ',') FROM audit.load_runs WHERE partition_date IN ('2013-02-01', '2013-02-02')",
+        "SELECT string_agg(DISTINCT status, ',') FROM audit.load_runs "
+        "WHERE partition_date IN ('2013-02-01', '2013-02-02')",
     )
     assert statuses == "success"

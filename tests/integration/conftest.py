@@ -20,9 +20,9 @@ SQL_INJECTION = "'); DROP TABLE core.fact_flights; --"
 def real_rows(source_url: URL, day: int) -> list[dict[str, Any]]:
     with connect(source_url) as conn, conn.cursor() as cur:
         cur.execute(
-            sql.SQL("SELECT {} FROM ops.flights WHERE year = 2013 AND month = 1 AND day = %s ORDER BY flight_id").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in FLIGHT_COLUMNS)
-            ),
+            sql.SQL(
+                "SELECT {} FROM ops.flights WHERE year = 2013 AND month = 1 AND day = %s ORDER BY flight_id"
+            ).format(sql.SQL(", ").join(sql.Identifier(c) for c in FLIGHT_COLUMNS)),
             (day,),
         )
         return [dict(zip(FLIGHT_COLUMNS, row, strict=True)) for row in cur.fetchall()]

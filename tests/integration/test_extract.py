@@ -34,15 +34,16 @@ def test_extract_copies_exactly_the_days_source_rows(endpoints: Endpoints, proje
     assert copied == source_count(endpoints.source, JAN_1.start) == 842
     assert scalar(endpoints.warehouse, "SELECT count(*) FROM staging.flights_raw_p20130101") == 842
     assert scalar(endpoints.warehouse, "SELECT count(DISTINCT flight_id) FROM staging.flights_raw_p20130101") == 842
-    assert scalar(
-        endpoints.warehouse,
-        "SELECT extracted FROM audit.load_runs WHERE pipeline = 'flights' AND partition_date = '2013-01-01'",
-    ) == 842
+    assert (
+        scalar(
+            endpoints.warehouse,
+            "SELECT extracted FROM audit.load_runs WHERE pipeline = 'flights' AND partition_date = '2013-01-01'",
+        )
+        == 842
+    )
 
 
-def test_rerunning_extract_replaces_staging_instead_of_appending(
-    endpoints: Endpoints, project: ProjectConfig
-) -> None:
+def test_rerunning_extract_replaces_staging_instead_of_appending(endpoints: Endpoints, project: ProjectConfig) -> None:
     pipeline.extract(endpoints, project, JAN_1)
     pipeline.extract(endpoints, project, JAN_1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import psycopg
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.engine import URL
 from flightdeck import pipeline
 from flightdeck.config import ProjectConfig
 from flightdeck.db import connect
-from flightdeck.errors import ReconciliationError
+from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.pipeline import Endpoints
 from tests.integration.conftest import SQL_INJECTION
 from tests.support import scalar, table_checksum
@@ -51,10 +52,13 @@ def test_cancelled_flights_are_kept_and_flagged(endpoints: Endpoints, project: P
         "SELECT count(*) FROM ops.flights WHERE year = 2013 AND month = 1 AND day = 1 AND dep_time IS NULL",
     )
     assert cancelled > 0
-    assert scalar(
-        endpoints.warehouse,
-        "SELECT count(*) FROM core.fact_flights WHERE is_cancelled AND status = 'cancelled' AND dep_ts IS NULL",
-    ) == cancelled
+    assert (
+        scalar(
+            endpoints.warehouse,
+            "SELECT count(*) FROM core.fact_flights WHERE is_cancelled AND status = 'cancelled' AND dep_ts IS NULL",
+        )
+        == cancelled
+    )
 
 
 def test_codes_missing_from_reference_data_map_to_the_unknown_member(
@@ -81,7 +85,10 @@ def test_bad_records_are_rejected_with_reasons_and_raw_payload(dirty: Endpoints,
     with connect(wh) as conn, conn.cursor() as cur:
         cur.execute("SELECT stage, field, reason, raw FROM audit.rejected_records ORDER BY stage, field")
         rejected = cur.fetchall()
-    by_field = {(stage, field): (reason, raw) for stage, field, reason, raw in rejected}
+    by_field: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+        (str(stage), str(field)): (str(reason), dict(raw))  # type: ignore[call-overload]
+        for stage, field, reason, raw in rejected
+    }
     assert set(by_field) == {
         ("post_extract", "air_time"),
         ("post_extract", "carrier"),
@@ -164,7 +171,9 @@ def test_reference_sync_is_an_idempotent_type_1_upsert(endpoints: Endpoints, pro
         assert scalar(endpoints.warehouse, f"SELECT count(*) FROM core.{table} WHERE {table[4:]}_key = -1") == 1
 
 
-def test_staging_tables_are_keyed_by_partition(endpoints: Endpoints, project: ProjectConfig, warehouse_url: URL) -> None:
+def test_staging_tables_are_keyed_by_partition(
+    endpoints: Endpoints, project: ProjectConfig, warehouse_url: URL
+) -> None:
     run_all(endpoints, project)
 
     tables = scalar(
@@ -172,3 +181,27 @@ def test_staging_tables_are_keyed_by_partition(endpoints: Endpoints, project: Pr
         "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'staging'",
     )
     assert tables == "flights_clean_p20130101,flights_raw_p20130101"
+
+
+def test_clearing_only_the_load_task_reloads_the_same_partition(dirty: Endpoints, project: ProjectConfig) -> None:
+    run_all(dirty, project)
+    fact = table_checksum(dirty.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
+
+    pipeline.load(dirty, project, DAY)
+    pipeline.check(dirty, project, DAY)
+
+    assert table_checksum(dirty.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == fact
+    assert scalar(dirty.warehouse, "SELECT count(*) FROM audit.rejected_records WHERE stage = 'pre_load'") == 1
+
+
+def test_load_refuses_staging_that_no_longer_matches_the_extract(endpoints: Endpoints, project: ProjectConfig) -> None:
+    run_all(endpoints, project)
+    before = table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
+    # What a PostgreSQL crash does to an UNLOGGED staging table.
+    with connect(endpoints.warehouse) as conn:
+        conn.execute("TRUNCATE staging.flights_clean_p20130101")
+
+    with pytest.raises(PermanentPipelineError, match="clear the run from the extract task"):
+        pipeline.load(endpoints, project, DAY)
+
+    assert table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == before

@@ -58,7 +58,9 @@ def one_line(text: str) -> str:
             id="backfill-no-end",
         ),
         pytest.param(
-            ["status", "--limit", "many"], "etl status: error: argument --limit: invalid int value: 'many'", id="limit"
+            ["status", "--limit", "many"],
+            "etl status: error: argument --limit: 'many' is not a whole number",
+            id="limit",
         ),
         pytest.param(["seed", "--fast"], "etl: error: unrecognized arguments: --fast", id="unknown-option"),
     ],

@@ -74,8 +74,15 @@ def test_the_pipelines_own_classification_wins_over_the_cause() -> None:
     [
         pytest.param(
             pgerrors.UndefinedTable('relation "ops.flights" does not exist\nLINE 1: SELECT * FROM ops.flights\n'),
-            'missing table: relation "ops.flights" does not exist (run `etl seed` or check the connection\'s database)',
+            'missing table: relation "ops.flights" does not exist '
+            "(run `etl seed` or check that the connection points at the right database)",
             id="undefined-table",
+        ),
+        pytest.param(
+            pgerrors.UndefinedTable('relation "staging.flights_clean_p20130101" does not exist'),
+            'missing table: relation "staging.flights_clean_p20130101" does not exist '
+            "(clear the run from its extract task to rebuild staging)",
+            id="undefined-staging-table",
         ),
         pytest.param(
             pgerrors.UndefinedColumn('column "tailnum" does not exist\nLINE 1: SELECT tailnum'),
@@ -100,7 +107,7 @@ def test_the_pipelines_own_classification_wins_over_the_cause() -> None:
         pytest.param(ValueError(""), "ValueError", id="no-message"),
         pytest.param(
             pgerrors.UndefinedTable(),
-            "missing table: UndefinedTable (run `etl seed` or check the connection's database)",
+            "missing table: UndefinedTable (run `etl seed` or check that the connection points at the right database)",
             id="undefined-table-no-message",
         ),
     ],

@@ -222,23 +222,11 @@ def test_time_hour_may_be_either_reading_of_the_repeated_autumn_hour(ordinary: R
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="schemas/flights.py:73-75 compares only the date and hour of time_hour, so a time_hour with minutes "
-    "passes and to_fact adds `minute` to it again: sched_dep_ts (part of the fact key) comes out wrong",
-)
 def test_time_hour_with_minutes_past_the_hour_is_rejected(ordinary: Row) -> None:
     # 10:15Z is 05:15 EST: the scheduled departure itself, not its hour. sched_dep_ts would become 05:30.
     assert rejection({**ordinary, "time_hour": utc(2013, 1, 1, 10, 15)}).field == "time_hour"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="schemas/flights.py:80-81 checks only arr_time on a flight that never departed: an arrival delay or "
-    "air time passes and is loaded on a cancelled fact row",
-)
 @pytest.mark.parametrize("changes", [{"arr_delay": 5}, {"air_time": 60}], ids=["arrival-delay", "air-time"])
 def test_a_flight_that_never_departed_has_no_arrival_measurements(real_flight: RealFlight, changes: Row) -> None:
     cancelled = real_flight(1, 1, "EV", 4308)  # EWR -> RDU, 416 miles, never departed

@@ -89,13 +89,6 @@ def test_raw_json_writes_dates_and_decimals_as_text() -> None:
     assert decoded == {"day": "2013-01-01", "lat": "40.639751", "missing": None}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="validation.py:27 lets json.dumps write NaN/Infinity, which is not JSON: PostgreSQL's jsonb "
-    "rejects it, so a source row with a NaN double (e.g. ops.airports.lat) fails the audit insert instead "
-    "of becoming a rejected record",
-)
 def test_raw_json_is_strict_json_even_for_a_nan_coordinate() -> None:
     airport = {"faa": "JFK", "name": "John F Kennedy Intl", "lat": float("nan"), "lon": -73.78, "alt": 13}
     airport |= {"tz": -5, "dst": "A", "tzone": "America/New_York"}

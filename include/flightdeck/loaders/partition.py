@@ -28,10 +28,12 @@ def preload_rejections(
     start: dt.date,
     end: dt.date,
     order_column: str,
-) -> list[Rejection]:
-    """Remove rows the target would refuse (null key, outside the partition, duplicate key).
+) -> tuple[list[Rejection], list[str]]:
+    """Find rows the target would refuse (null key, outside the partition, duplicate key).
 
     Of rows sharing a natural key the first by `order_column` is kept; the others are rejected.
+    Returns the rejections and the staging rows' ctids to leave out of the load. Staging itself
+    is not modified, so a rerun of the load finds the same rejections.
     """
     keys = column_list(key)
     null_key = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in key)
@@ -55,19 +57,13 @@ def preload_rejections(
     with conn.cursor() as cur:
         cur.execute(query, {"start": start, "end": end})
         found = cur.fetchall()
-        if not found:
-            return []
-        cur.execute(
-            sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(staging),
-            ([str(row[0]) for row in found],),
-        )
     rejections: list[Rejection] = []
     for _, raw, reason in found:
         record: dict[str, Any] = cast("dict[str, Any]", raw) if isinstance(raw, dict) else json.loads(str(raw))
         record.pop("dup_rank", None)
         record.pop("row_ctid", None)
         rejections.append(Rejection(stage="pre_load", field=",".join(key), reason=str(reason), raw=record))
-    return rejections
+    return rejections, [str(row[0]) for row in found]
 
 
 def replace_partition(
@@ -79,8 +75,9 @@ def replace_partition(
     start: dt.date,
     end: dt.date,
     run_id: str,
+    exclude_ctids: Sequence[str] = (),
 ) -> tuple[int, int]:
-    """Delete the partition's rows and insert the staged ones; returns (deleted, inserted)."""
+    """Delete the partition's rows and insert the staged ones but `exclude_ctids`; returns (deleted, inserted)."""
     pcol = sql.Identifier(partition_column)
     with conn.cursor() as cur:
         cur.execute(
@@ -90,10 +87,10 @@ def replace_partition(
         cur.execute(sql.SQL("DELETE FROM {} WHERE {} >= %s AND {} < %s").format(target, pcol, pcol), (start, end))
         deleted = cur.rowcount
         cur.execute(
-            sql.SQL("INSERT INTO {} ({}, run_id) SELECT {}, %s FROM {}").format(
+            sql.SQL("INSERT INTO {} ({}, run_id) SELECT {}, %s FROM {} WHERE ctid <> ALL(%s::tid[])").format(
                 target, column_list(columns), column_list(columns), staging
             ),
-            (run_id,),
+            (run_id, list(exclude_ctids)),
         )
         inserted = cur.rowcount
     return deleted, inserted

@@ -71,14 +71,18 @@ class SourceFlight(BaseModel):
         if (self.hour, self.minute) != divmod(self.sched_dep_time, 100):
             raise RuleViolation("hour", "hour and minute do not match sched_dep_time")
         local_hour = self.time_hour.astimezone(zone)
+        if (local_hour.minute, local_hour.second, local_hour.microsecond) != (0, 0, 0):
+            raise RuleViolation("time_hour", "time_hour is not on the hour: it names the scheduled departure hour")
         if (local_hour.date(), local_hour.hour) != (flight_date, self.hour):
             raise RuleViolation("time_hour", "time_hour is not the scheduled departure hour of this day")
         if self.origin == self.dest:
             raise RuleViolation("dest", "origin and dest are the same airport")
         if (self.dep_time is None) != (self.dep_delay is None):
             raise RuleViolation("dep_delay", "dep_time and dep_delay must be both present or both missing")
-        if self.dep_time is None and self.arr_time is not None:
-            raise RuleViolation("arr_time", "a flight that never departed has an arrival time")
+        if self.dep_time is None:
+            for name, what in (("arr_time", "arrival time"), ("arr_delay", "arrival delay"), ("air_time", "air time")):
+                if getattr(self, name) is not None:
+                    raise RuleViolation(name, f"a flight that never departed has an {what}")
         if self.dep_time is not None and self.dep_delay is not None:
             _check_clock_delay("dep", self.sched_dep_time, self.dep_time, self.dep_delay)
         if self.arr_time is not None and self.arr_delay is not None:
@@ -142,8 +146,9 @@ class FactFlight(BaseModel):
             raise RuleViolation("flight_date", "flight_date is not the local date of the scheduled departure")
         if self.is_cancelled != (self.status == "cancelled"):
             raise RuleViolation("is_cancelled", "is_cancelled disagrees with status")
-        if self.status == "cancelled" and (self.dep_ts is not None or self.arr_local is not None):
-            raise RuleViolation("status", "a cancelled flight has departure or arrival times")
+        cancelled_measures = (self.dep_ts, self.arr_local, self.dep_delay_min, self.arr_delay_min, self.air_time_min)
+        if self.status == "cancelled" and any(value is not None for value in cancelled_measures):
+            raise RuleViolation("status", "a cancelled flight has departure or arrival times, delays or air time")
         if self.status == "completed" and (self.dep_ts is None or self.arr_local is None):
             raise RuleViolation("status", "a completed flight lacks its departure or arrival time")
         if self.dep_ts is not None and self.arr_ts is not None and self.arr_ts <= self.dep_ts:

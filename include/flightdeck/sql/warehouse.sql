@@ -1,5 +1,5 @@
--- Warehouse schema. Applied idempotently (under an advisory lock) before every stage.
-CREATE SCHEMA IF NOT EXISTS staging;
+-- Warehouse schema. Applied idempotently (under an advisory lock) by the extract and reference stages,
+-- which also create the configured staging schema.
 CREATE SCHEMA IF NOT EXISTS core;
 CREATE SCHEMA IF NOT EXISTS audit;
 

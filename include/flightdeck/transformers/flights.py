@@ -58,9 +58,10 @@ def wall_clock(day: dt.date, hhmm: int) -> dt.datetime:
 def localize(wall: dt.datetime, tz: ZoneInfo, near: dt.datetime | None = None) -> dt.datetime:
     """Attach a zone to a wall-clock time, resolving daylight-saving edge cases.
 
-    An ambiguous time (the repeated hour in autumn) takes the reading closest to `near`, the
-    instant the schedule and delay predict; without one, the first (daylight) reading.
-    A time in the spring gap keeps the offset before the change, as a clock not yet moved would.
+    Where the two readings of a wall time differ (the repeated hour in autumn, the skipped hour
+    in spring) the one closest to `near` wins: the instant the schedule and delay predict.
+    Without a hint, the first reading: daylight time in autumn, and in the spring gap the offset
+    before the change, as a clock not yet moved would read.
     """
     first = wall.replace(tzinfo=tz, fold=0)
     second = wall.replace(tzinfo=tz, fold=1)
