@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from sqlalchemy.engine import URL
+
+# libpq parameters that a connection's extras may carry (the provider's own URL drops them).
+LIBPQ_EXTRAS = frozenset(
+    {
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "connect_timeout",
+        "application_name",
+        "options",
+        "target_session_attrs",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+    }
+)
+DEFAULT_QUERY = {"connect_timeout": "10", "application_name": "flightdeck"}
 
 
 def postgres_url(conn_id: str) -> URL:
@@ -11,4 +33,13 @@ def postgres_url(conn_id: str) -> URL:
         PostgresHook,
     )
 
-    return PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url
+    hook = PostgresHook(postgres_conn_id=conn_id)
+    extras = cast("dict[str, Any]", hook.connection.extra_dejson)  # pyright: ignore[reportUnknownMemberType]
+    return with_libpq_extras(hook.sqlalchemy_url, extras)
+
+
+def with_libpq_extras(url: URL, extras: dict[str, Any]) -> URL:
+    """Carry TLS, timeout and session settings from the connection's extras into the URL."""
+    query = dict(DEFAULT_QUERY)
+    query.update({key: str(value) for key, value in extras.items() if key in LIBPQ_EXTRAS})
+    return url.update_query_dict(query)

@@ -6,9 +6,9 @@ Stages take a psycopg connection (COPY needs the driver's own API); they borrow 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from contextlib import contextmanager
-from typing import TypeVar, cast
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -21,8 +21,6 @@ from flightdeck.paths import SQL_DIR
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
-
-T = TypeVar("T")
 
 
 def engine_for(url: URL | str) -> Engine:
@@ -45,11 +43,28 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+def retry_transient(attempts: int = 3, max_wait_s: float = 4.0) -> Any:
+    """Retry a callable on transient database errors with exponential backoff and jitter.
+
+    Short and bounded: longer outages are Airflow's task retries' job.
+    """
+    return retry(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential_jitter(initial=0.5, max=max_wait_s),
+        stop=stop_after_attempt(attempts),
+        reraise=True,
+    )
+
+
+@retry_transient()
+def _checkout(engine: Engine) -> Any:
+    return engine.raw_connection()
+
+
 @contextmanager
 def connect(url: URL | str) -> Generator[psycopg.Connection[tuple[object, ...]]]:
     """A pooled psycopg connection, in a transaction committed on success, rolled back on error."""
-    engine = engine_for(url)
-    raw = engine.raw_connection()
+    raw = _checkout(engine_for(url))
     try:
         driver = cast("psycopg.Connection[tuple[object, ...]]", raw.driver_connection)
         try:
@@ -61,16 +76,6 @@ def connect(url: URL | str) -> Generator[psycopg.Connection[tuple[object, ...]]]
             raise
     finally:
         raw.close()
-
-
-def retry_transient(attempts: int = 4, max_wait_s: float = 8.0) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Retry a callable on transient database errors with exponential backoff and jitter."""
-    return retry(
-        retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(initial=0.5, max=max_wait_s),
-        stop=stop_after_attempt(attempts),
-        reraise=True,
-    )
 
 
 def qualified(name: str) -> sql.Identifier:

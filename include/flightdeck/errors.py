@@ -40,6 +40,9 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, (TimeoutError, ConnectionError)):
         return True
+    original = getattr(exc, "orig", None)  # SQLAlchemy wraps driver errors
+    if isinstance(original, BaseException) and original is not exc:
+        return is_transient(original)
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate
         if state is None:
