@@ -1,0 +1,6 @@
+# The Airflow image with this project's pinned packages; dags/, plugins/, include/ and config/
+# are mounted by docker-compose.yaml rather than baked in, so edits show up without a rebuild.
+FROM apache/airflow:3.3.2-python3.11
+
+COPY --chown=airflow:root requirements.txt /opt/flightdeck/requirements.txt
+RUN pip install --no-cache-dir -r /opt/flightdeck/requirements.txt
