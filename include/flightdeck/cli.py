@@ -236,8 +236,8 @@ def _print_status(limit: int) -> None:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT pipeline, partition_date, status, extracted, valid, rejected, loaded, "
-                "round((coalesce(extract_s,0) + coalesce(transform_s,0) + coalesce(load_s,0) "
-                "+ coalesce(check_s,0))::numeric, 2), run_id "
+                "round(extract_s::numeric, 2), round(transform_s::numeric, 2), round(load_s::numeric, 2), "
+                "round(check_s::numeric, 2), run_id, left(error, 80) "
                 "FROM audit.load_runs ORDER BY updated_at DESC LIMIT %s",
                 (limit,),
             )
@@ -250,8 +250,12 @@ def _print_status(limit: int) -> None:
         "valid",
         "rejected",
         "loaded",
-        "seconds",
+        "extract_s",
+        "transform_s",
+        "load_s",
+        "check_s",
         "run_id",
+        "error",
     )
     _print_table(headers, [tuple("" if v is None else str(v) for v in row) for row in rows])
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import MutableMapping
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -48,7 +49,11 @@ def configure_airflow(env: Environ, airflow_home: Path = AIRFLOW_HOME) -> None:
 
 def embedded_socket_dir(pgdata: Path = PGDATA) -> str:
     """Start (or reuse) the embedded PostgreSQL and return its socket directory."""
-    from pgserver.postgres_server import get_server  # imported only when needed
+    with warnings.catch_warnings():
+        # pgserver keeps its lock file in the user runtime dir; without XDG_RUNTIME_DIR (root in a
+        # container, CI) platformdirs warns and falls back to /tmp, which is fine here.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from pgserver.postgres_server import get_server  # imported only when needed
 
     pgdata.mkdir(parents=True, exist_ok=True)
     server = get_server(pgdata, cleanup_mode=None)  # keep running between commands
