@@ -135,6 +135,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         _prepare(cli_runs=True)
         return 0 if _run_days(str(args.dag_id), args.start, args.end) else EXIT_FAILED
     if command == "demo":
+        log_file = devenv.LOCAL_DIR / "logs" / "demo.jsonl"
+        os.environ.setdefault("FLIGHTDECK_LOG_FILE", str(log_file))
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+        print(f"JSON stage logs: {os.environ['FLIGHTDECK_LOG_FILE']}")
         _prepare(cli_runs=True)
         _seed(force=False)
         ok = _run_days("flights_daily", DEMO_START, DEMO_END)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
 LOGGER_NAME = "flightdeck"
+# Where the JSON lines go instead of stderr (the CLI demo sets it to keep its output readable).
+LOG_FILE_VAR = "FLIGHTDECK_LOG_FILE"
 
 
 def get_logger(name: str = LOGGER_NAME) -> logging.Logger:
@@ -20,7 +24,13 @@ def get_logger(name: str = LOGGER_NAME) -> logging.Logger:
     logger = logging.getLogger(name)
     root = logging.getLogger(LOGGER_NAME)
     if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        target = os.environ.get(LOG_FILE_VAR)
+        handler: logging.Handler
+        if target:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(target, encoding="utf-8")
+        else:
+            handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
             JsonFormatter(
                 "{asctime}{levelname}{name}{message}",
