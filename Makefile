@@ -7,7 +7,7 @@ DAG ?= flights_daily
 START ?=
 END ?=
 
-.PHONY: demo test lint typecheck unit airflow backfill seed status lock clean
+.PHONY: demo test lint typecheck unit airflow backfill seed status docs lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -47,6 +47,10 @@ airflow: $(STAMP)
 backfill: $(STAMP)
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill DAG=flights_daily START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	$(BIN)/etl backfill $(DAG) --start $(START) --end $(END) --scheduler
+
+# documentation/data-schemas.md is generated from the Pydantic models and the DDL.
+docs: $(STAMP)
+	$(BIN)/etl docs
 
 lock: $(STAMP)
 	{ echo "# Exact lock of every package (direct ones are in requirements.in). Regenerate: make lock"; \

