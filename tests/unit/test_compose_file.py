@@ -49,3 +49,34 @@ def test_the_image_installs_the_projects_pinned_packages() -> None:
 
     assert "FROM apache/airflow:3.3.2" in dockerfile
     assert "pip install --no-cache-dir -r /opt/flightdeck/requirements.txt" in dockerfile
+
+
+def test_a_celery_profile_scales_out_with_a_broker_and_workers() -> None:
+    services = compose()["services"]
+
+    assert services["redis"]["profiles"] == ["celery"]
+    assert services["airflow-worker"]["profiles"] == ["celery"]
+    assert services["airflow-worker"]["command"] == "celery worker"
+    assert "healthcheck" in services["airflow-worker"]
+    executor = services["airflow-scheduler"]["environment"]["AIRFLOW__CORE__EXECUTOR"]
+    assert executor == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    assert services["airflow-scheduler"]["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+
+
+def test_docker_compose_accepts_the_file_where_the_client_is_installed() -> None:
+    import shutil
+    import subprocess
+
+    import pytest
+
+    docker = shutil.which("docker")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False) if docker else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("no `docker compose` client on this machine; the parsing tests above still apply")
+    result = subprocess.run(
+        [docker or "docker", "compose", "-f", str(PROJECT_ROOT / "docker-compose.yaml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
