@@ -1,6 +1,6 @@
 """flights_daily: one run per local (America/New_York) day of scheduled departure.
 
-reference -> extract -> transform -> load -> check; data moves through per-partition staging
+sync_reference -> extract -> validate_transform -> load -> check; data moves through per-partition staging
 tables in the warehouse, never XCom. Any run, rerun or backfill of a day replaces that day.
 """
 
@@ -51,4 +51,4 @@ with DAG(
     load = PartitionLoadOperator(task_id="load", pipeline_name=PIPELINE)
     check = ReconcileOperator(task_id="check", pipeline_name=PIPELINE)
 
-    chain([reference, extract], transform, load, check)
+    chain(reference, extract, transform, load, check)

@@ -52,12 +52,12 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, staging_schema: str | None = None) -> str:
     """One line for a person: what failed and, for permanent database errors, what to fix."""
     if isinstance(exc, pgerrors.UndefinedTable):
         hint = (
             "clear the run from its extract task to rebuild staging"
-            if "staging" in str(exc)
+            if f'"{staging_schema or "staging"}.' in str(exc)
             else "run `etl seed` or check that the connection points at the right database"
         )
         return f"missing table: {_first_line(exc)} ({hint})"

@@ -9,6 +9,7 @@ import time
 from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def get_logger(name: str = LOGGER_NAME) -> logging.Logger:
         handler: logging.Handler
         if target:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(target, encoding="utf-8")
+            handler = RotatingFileHandler(target, maxBytes=20_000_000, backupCount=3, encoding="utf-8")
         else:
             handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(

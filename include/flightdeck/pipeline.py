@@ -73,10 +73,20 @@ def ensure_warehouse(warehouse: URL, staging_schema: str) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(staging_schema)))
 
 
-def mark_failed(warehouse: URL, partition: Partition, error: str) -> None:
-    """Record a stage failure on the run's audit row; a later successful retry overwrites it."""
+def mark_status(
+    warehouse: URL, partition: Partition, status: str, error: str, only_if_status: str | None = None
+) -> None:
+    """Record a stage failure ('retrying' or 'failed') on the run's audit row.
+
+    A later successful attempt overwrites it. With only_if_status, change nothing unless the row
+    is in that status (a final failure must not overwrite what check recorded).
+    """
     with connect(warehouse) as conn:
-        audit.record_run(conn, partition, status="failed", error=error)
+        if only_if_status is not None:
+            current = audit.run_row(conn, partition)
+            if current is None or current.get("status") != only_if_status:
+                return
+        audit.record_run(conn, partition, status=status, error=error)
 
 
 def source_query(cfg: PipelineConfig, partition: Partition) -> tuple[sql.Composed, list[object]]:
@@ -384,8 +394,8 @@ def sync_reference(
 ) -> dict[str, int]:
     """Upsert the dimensions from the source's reference tables; invalid rows are rejected."""
     changed: dict[str, int] = {}
-    ensure_warehouse(endpoints.warehouse, staging_schema)
     with stage_log("reference", partition.log_context()) as counts:
+        ensure_warehouse(endpoints.warehouse, staging_schema)
         for name, table in reference.tables.items():
             with connect(endpoints.source) as src, src.cursor() as cur:
                 cur.execute(sql.SQL("SELECT * FROM {}").format(qualified(table.source)))

@@ -27,6 +27,10 @@ def _alert(kind: str, context: Any) -> None:
 
 def alert_on_failure(context: Any) -> None:
     _alert("failed", context)
+    task = context.get("task")
+    record = getattr(task, "record_final_failure", None)
+    if callable(record):
+        record(context)
 
 
 def alert_on_retry(context: Any) -> None:

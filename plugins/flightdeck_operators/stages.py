@@ -1,8 +1,10 @@
 """One operator per pipeline stage; each builds the run's partition and calls flightdeck.pipeline.
 
-Errors are sorted once here: permanent ones become AirflowFailException (no retry, the message
-says what to fix); transient ones propagate so that Airflow's retries with backoff apply.
-Nothing is pushed to XCom: data moves through the partition's staging tables.
+Errors are sorted once here, for everything the task does (configuration, connections and the
+stage itself): permanent ones become AirflowFailException (no retry; the message says what to
+fix) and mark the run 'failed'; transient ones mark it 'retrying' and propagate, so that Airflow's
+retries with exponential backoff apply. When the retries run out, the failure callback marks the
+run 'failed'. Nothing is pushed to XCom: data moves through the partition's staging tables.
 """
 
 from __future__ import annotations
@@ -16,17 +18,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from flightdeck import pipeline
 from flightdeck.config import ProjectConfig, project_config
 from flightdeck.connections import postgres_url
-from flightdeck.errors import describe, is_transient
+from flightdeck.errors import ReconciliationError, describe, is_transient
 from flightdeck.logs import get_logger
 from flightdeck.partition import Partition, local_days
 from flightdeck.pipeline import Endpoints
 
 StageFunction = Callable[[Endpoints, ProjectConfig, Partition], object]
-
-
-def endpoints_for(source_conn_id: str, warehouse_conn_id: str) -> Endpoints:
-    """Resolve Airflow connections (environment, secrets backend or UI) to database URLs."""
-    return Endpoints(source=postgres_url(source_conn_id), warehouse=postgres_url(warehouse_conn_id))
 
 
 def partition_from_context(pipeline_name: str, timezone: str, context: Any) -> Partition:
@@ -38,7 +35,7 @@ def partition_from_context(pipeline_name: str, timezone: str, context: Any) -> P
     return Partition(pipeline_name, first, last, context["dag"].dag_id, context["run_id"])
 
 
-class _PartitionStageOperator(BaseOperator):
+class _StageOperator(BaseOperator):
     """Runs one stage of a configured pipeline for the DAG run's data interval."""
 
     ui_color = "#e8f1fb"
@@ -49,29 +46,52 @@ class _PartitionStageOperator(BaseOperator):
         super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
         self.pipeline_name = pipeline_name
 
-    def execute(self, context: Any) -> None:
+    def source_conn_id(self, project: ProjectConfig) -> str:
+        return project.pipeline(self.pipeline_name).source.conn_id
+
+    def resolve(self, context: Any) -> tuple[ProjectConfig, Partition, Endpoints]:
         project = project_config()
-        cfg = project.pipeline(self.pipeline_name)
-        partition = partition_from_context(self.pipeline_name, cfg.timezone, context)
-        endpoints = endpoints_for(cfg.source.conn_id, project.warehouse_conn_id)
-        run_stage(type(self).stage, endpoints, project, partition)
+        partition = partition_from_context(self.pipeline_name, project.pipeline(self.pipeline_name).timezone, context)
+        endpoints = Endpoints(
+            source=postgres_url(self.source_conn_id(project)), warehouse=postgres_url(project.warehouse_conn_id)
+        )
+        return project, partition, endpoints
 
-
-def run_stage(stage: StageFunction, endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> None:
-    try:
-        stage(endpoints, project, partition)
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {describe(exc)}"
-        _record_failure(endpoints, partition, message)
-        if is_transient(exc):
+    def execute(self, context: Any) -> None:
+        resolved: tuple[ProjectConfig, Partition, Endpoints] | None = None
+        try:
+            resolved = self.resolve(context)
+            type(self).stage(resolved[2], resolved[0], resolved[1])
+        except AirflowFailException:
             raise
-        raise AirflowFailException(message) from exc
+        except Exception as exc:
+            staging = resolved[0].staging_schema if resolved else None
+            message = f"{type(exc).__name__}: {describe(exc, staging_schema=staging)}"
+            transient = is_transient(exc)
+            # check records its own reasons; everything else is recorded here.
+            if resolved and not isinstance(exc, ReconciliationError):
+                _record(resolved[2], resolved[1], "retrying" if transient else "failed", message)
+            if transient:
+                raise
+            raise AirflowFailException(message) from exc
+
+    def record_final_failure(self, context: Any) -> None:
+        """Called by the failure callback once retries are exhausted: the run did not load."""
+        try:
+            _, partition, endpoints = self.resolve(context)
+        except Exception:
+            return
+        exception = context.get("exception")
+        detail = str(exception).splitlines()[0] if exception and str(exception) else "task failed"
+        _record(endpoints, partition, "failed", detail, only_if_status="retrying")
 
 
-def _record_failure(endpoints: Endpoints, partition: Partition, message: str) -> None:
+def _record(
+    endpoints: Endpoints, partition: Partition, status: str, message: str, only_if_status: str | None = None
+) -> None:
     """Best effort: the warehouse itself may be what failed."""
     try:
-        pipeline.mark_failed(endpoints.warehouse, partition, message)
+        pipeline.mark_status(endpoints.warehouse, partition, status, message, only_if_status=only_if_status)
     except Exception as exc:
         get_logger("flightdeck.audit").warning(
             "could not record the failure in audit.load_runs",
@@ -79,47 +99,39 @@ def _record_failure(endpoints: Endpoints, partition: Partition, message: str) ->
         )
 
 
-class ExtractToStagingOperator(_PartitionStageOperator):
+class ExtractToStagingOperator(_StageOperator):
     """Copy the partition's source rows into its raw staging table (COPY both ways)."""
 
     stage = staticmethod(pipeline.extract)
 
 
-class ValidateTransformOperator(_PartitionStageOperator):
+class ValidateTransformOperator(_StageOperator):
     """Validate raw staging against the source schema and build clean staging; reject bad rows."""
 
     stage = staticmethod(pipeline.transform)
 
 
-class PartitionLoadOperator(_PartitionStageOperator):
+class PartitionLoadOperator(_StageOperator):
     """Pre-load checks, then replace the partition of the fact table in one transaction."""
 
     stage = staticmethod(pipeline.load)
 
 
-class ReconcileOperator(_PartitionStageOperator):
+class ReconcileOperator(_StageOperator):
     """Fail the run unless extracted = loaded + rejected, keys unique and not null."""
 
     stage = staticmethod(pipeline.check)
 
 
-class ReferenceSyncOperator(BaseOperator):
+def _sync_reference(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> object:
+    return pipeline.sync_reference(endpoints, project.reference, project.staging_schema, partition)
+
+
+class ReferenceSyncOperator(_StageOperator):
     """Upsert the reference dimensions (airports, carriers, aircraft) from the source system."""
 
     ui_color = "#eef7ea"
+    stage = staticmethod(_sync_reference)
 
-    def __init__(self, *, pipeline_name: str, **kwargs: Any) -> None:
-        kwargs.setdefault("do_xcom_push", False)
-        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
-        self.pipeline_name = pipeline_name
-
-    def execute(self, context: Any) -> None:
-        project = project_config()
-        cfg = project.pipeline(self.pipeline_name)
-        partition = partition_from_context(self.pipeline_name, cfg.timezone, context)
-        endpoints = endpoints_for(project.reference.conn_id, project.warehouse_conn_id)
-
-        def sync(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> object:
-            return pipeline.sync_reference(endpoints, project.reference, project.staging_schema, partition)
-
-        run_stage(sync, endpoints, project, partition)
+    def source_conn_id(self, project: ProjectConfig) -> str:
+        return project.reference.conn_id

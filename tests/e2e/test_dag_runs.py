@@ -45,8 +45,18 @@ def test_a_permanent_error_fails_the_run_at_once(e2e: Endpoints, capsys: pytest.
         patch.setenv("AIRFLOW_CONN_FLIGHTS_SOURCE", os.environ["AIRFLOW_CONN_WAREHOUSE"])
         assert main(["run", "flights_daily", "--date", "2013-01-03"]) == 1
     assert "flights_daily 2013-01-03: failed" in capsys.readouterr().out
-    error = scalar(e2e.warehouse, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-03'")
-    assert error == 0
+    assert scalar(e2e.warehouse, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-03'") == 0
+    # The audit row says the day failed, where, and what to do about it.
+    status, error = (
+        scalar(
+            e2e.warehouse, "SELECT row(status, error)::text FROM audit.load_runs WHERE partition_date = '2013-01-03'"
+        )
+        .strip("()")
+        .split(",", 1)
+    )
+    assert status == "failed"
+    assert "missing table" in error
+    assert "etl seed" in error
 
 
 def test_an_unknown_dag_is_one_clear_line(e2e: Endpoints, capsys: pytest.CaptureFixture[str]) -> None:
