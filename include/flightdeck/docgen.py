@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from flightdeck.config import ProjectConfig
-from flightdeck.paths import PROJECT_ROOT, SQL_DIR
+from flightdeck.paths import PROJECT_ROOT, SQL_DIR, config_path
 from flightdeck.pipeline import REFERENCE_COLUMNS, SOURCE_COLUMNS, fact_staging_columns
 from flightdeck.schemas.flights import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
 from flightdeck.schemas.reference import AircraftRef, AirportRef, CarrierRef
@@ -227,6 +227,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "model-carrier": lambda: render_model(CarrierRef),
     "model-aircraft": lambda: render_model(AircraftRef),
     "config-schema": render_config,
+    "config-file": lambda: "```yaml\n" + config_path().read_text(encoding="utf-8").rstrip("\n") + "\n```\n",
     "rejection-example": render_rejection_example,
 }
 

@@ -81,10 +81,6 @@ def seed_source(source: URL, frames: dict[str, pd.DataFrame] | None = None, forc
     with connect(source) as conn:
         apply_sql_file(conn, "source.sql")
         with conn.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS ops.seed_marker (dataset text PRIMARY KEY, sizes jsonb NOT NULL, "
-                "seeded_at timestamptz NOT NULL DEFAULT now())"
-            )
             cur.execute("SELECT sizes FROM ops.seed_marker WHERE dataset = %s", (DATASET,))
             marker = cur.fetchone()
             if marker is not None and marker[0] == sizes and not force:

@@ -59,3 +59,10 @@ CREATE TABLE IF NOT EXISTS ops.planes (
     speed        integer,
     engine       text
 );
+
+-- What `etl seed` loaded: a second seed with the same row counts does nothing.
+CREATE TABLE IF NOT EXISTS ops.seed_marker (
+    dataset   text PRIMARY KEY,
+    sizes     jsonb       NOT NULL,
+    seeded_at timestamptz NOT NULL DEFAULT now()
+);
