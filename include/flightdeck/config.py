@@ -33,6 +33,8 @@ class SourceConfig(_Strict):
     conn_id: ConnId
     table: QualifiedName
     day_columns: tuple[Identifier, Identifier, Identifier]
+    # A column the pipeline does not know appearing in the source: ignore it (True) or fail (False).
+    allow_new_columns: bool = False
 
 
 class TargetConfig(_Strict):

@@ -19,6 +19,7 @@ from flightdeck import audit
 from flightdeck.config import PipelineConfig, ProjectConfig, ReferenceConfig
 from flightdeck.db import apply_sql_file, connect, qualified
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.extractors.drift import check_source_schema
 from flightdeck.extractors.postgres import column_list, copy_query, count_rows, create_staging_table
 from flightdeck.loaders.dimensions import lookup, upsert_dimension
 from flightdeck.loaders.partition import preload_rejections, replace_partition
@@ -54,6 +55,8 @@ SOURCE_COLUMNS: tuple[tuple[str, LiteralString], ...] = (
     ("minute", "integer"),
     ("time_hour", "timestamptz"),
 )
+# Source columns the pipeline knows and deliberately does not read (not drift).
+IGNORED_SOURCE_COLUMNS = ("recorded_at",)
 FACT_COLUMNS: tuple[str, ...] = tuple(FactFlight.model_fields)
 EXTRACT_STAGES = ("post_extract", "post_transform")
 
@@ -122,6 +125,11 @@ def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) 
             with src.cursor() as cur:
                 # One snapshot for the count and the copy, so they must agree.
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            drift = check_source_schema(
+                src, cfg.source.table, SOURCE_COLUMNS, cfg.source.allow_new_columns, IGNORED_SOURCE_COLUMNS
+            )
+            if drift.added:
+                counts.extra["ignored_new_columns"] = list(drift.added)
             expected = count_rows(src, query, params)
             create_staging_table(wh, raw, SOURCE_COLUMNS)
             copied = copy_query(src, query, params, wh, raw, [name for name, _ in SOURCE_COLUMNS])

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from flightdeck import pipeline
 from flightdeck.config import ProjectConfig
-from flightdeck.errors import is_transient
+from flightdeck.errors import PermanentPipelineError, is_transient
 from flightdeck.pipeline import Endpoints
 from tests.support import scalar
 
@@ -78,7 +78,7 @@ def test_an_unreachable_source_is_a_transient_error(warehouse_url: URL, project:
 def test_a_missing_source_table_is_a_permanent_error(pg_server, warehouse_url: URL, project: ProjectConfig) -> None:  # type: ignore[no-untyped-def]
     empty_source = pg_server.create_database("fdt_empty")
     try:
-        with pytest.raises(psycopg.errors.UndefinedTable) as caught:
+        with pytest.raises(PermanentPipelineError, match=r"source table ops\.flights does not exist") as caught:
             pipeline.extract(Endpoints(source=empty_source, warehouse=warehouse_url), project, JAN_1)
         assert not is_transient(caught.value)
     finally:
