@@ -17,6 +17,7 @@ from flightdeck_operators import (
     ReconcileOperator,
     ReferenceSyncOperator,
     ValidateTransformOperator,
+    WebhookAlertNotifier,
     alert_on_failure,
     alert_on_retry,
 )
@@ -30,8 +31,8 @@ default_args = {
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
     "execution_timeout": dt.timedelta(minutes=30),
-    "on_failure_callback": alert_on_failure,
-    "on_retry_callback": alert_on_retry,
+    "on_failure_callback": [alert_on_failure, WebhookAlertNotifier(kind="failed")],
+    "on_retry_callback": [alert_on_retry, WebhookAlertNotifier(kind="retrying")],
 }
 
 with DAG(

@@ -1,6 +1,6 @@
 """Airflow operators that wrap the pure stage functions of the `flightdeck` package."""
 
-from flightdeck_operators.alerts import alert_on_failure, alert_on_retry
+from flightdeck_operators.alerts import WebhookAlertNotifier, alert_on_failure, alert_on_retry
 from flightdeck_operators.stages import (
     ExtractToStagingOperator,
     PartitionLoadOperator,
@@ -15,6 +15,7 @@ __all__ = [
     "ReconcileOperator",
     "ReferenceSyncOperator",
     "ValidateTransformOperator",
+    "WebhookAlertNotifier",
     "alert_on_failure",
     "alert_on_retry",
 ]

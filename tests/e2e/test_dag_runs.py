@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from flightdeck.cli import main
 from flightdeck.pipeline import Endpoints
 from tests.support import scalar, table_checksum
+from tests.support_http import receiving_server
 
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 
@@ -41,10 +43,18 @@ def test_two_days_then_a_rerun_leave_an_identical_warehouse(e2e: Endpoints, caps
 
 def test_a_permanent_error_fails_the_run_at_once(e2e: Endpoints, capsys: pytest.CaptureFixture[str]) -> None:
     # Point the source connection at a database without the ops tables: nothing to retry.
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, receiving_server() as webhook:
         patch.setenv("AIRFLOW_CONN_FLIGHTS_SOURCE", os.environ["AIRFLOW_CONN_WAREHOUSE"])
+        patch.setenv(
+            "AIRFLOW_CONN_ALERTS_WEBHOOK",
+            json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": webhook.port, "schema": "http"}),
+        )
         assert main(["run", "flights_daily", "--date", "2013-01-03"]) == 1
     assert "flights_daily 2013-01-03: failed" in capsys.readouterr().out
+    # The on-call channel heard about it once, from the task that failed, with what to fix.
+    alerts = [payload for _, payload in webhook.received]
+    assert [(a["event"], a["task_id"]) for a in alerts] == [("task_failed", "sync_reference")]
+    assert "etl seed" in alerts[0]["detail"]
     assert scalar(e2e.warehouse, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-03'") == 0
     # The audit row says the day failed, where, and what to do about it.
     status, error = (
