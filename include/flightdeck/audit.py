@@ -21,6 +21,7 @@ RUN_COLUMNS = frozenset(
         "valid",
         "rejected",
         "loaded",
+        "duplicates",
         "extract_s",
         "transform_s",
         "load_s",
@@ -57,7 +58,7 @@ def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
 def run_row(conn: Conn, partition: Partition) -> dict[str, Any] | None:
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT extracted, valid, rejected, loaded, status FROM audit.load_runs "
+            "SELECT extracted, valid, rejected, loaded, duplicates, status FROM audit.load_runs "
             "WHERE pipeline = %s AND partition_date = %s AND run_id = %s",
             (partition.pipeline, partition.key, partition.run_id),
         )

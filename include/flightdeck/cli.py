@@ -259,7 +259,7 @@ def _print_status(limit: int) -> None:
             return
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT pipeline, partition_date, status, extracted, valid, rejected, loaded, "
+                "SELECT pipeline, partition_date, status, extracted, valid, rejected, duplicates, loaded, "
                 "round(extract_s::numeric, 2), round(transform_s::numeric, 2), round(load_s::numeric, 2), "
                 "round(check_s::numeric, 2), run_id, left(error, 80) "
                 "FROM audit.load_runs ORDER BY updated_at DESC LIMIT %s",
@@ -273,6 +273,7 @@ def _print_status(limit: int) -> None:
         "extracted",
         "valid",
         "rejected",
+        "duplicates",
         "loaded",
         "extract_s",
         "transform_s",
@@ -299,13 +300,15 @@ def _print_summary(start: dt.date, end: dt.date) -> bool:
     with connect(_url(project.warehouse_conn_id)) as wh, wh.cursor() as cur:
         cur.execute(
             "SELECT count(*), coalesce(sum(extracted),0), coalesce(sum(loaded),0), coalesce(sum(rejected),0), "
-            "count(*) FILTER (WHERE status = 'success') FROM ("
+            "coalesce(sum(duplicates),0), count(*) FILTER (WHERE status = 'success') FROM ("
             "  SELECT DISTINCT ON (partition_date) * FROM audit.load_runs "
             "  WHERE pipeline = 'flights' AND partition_date BETWEEN %s AND %s "
             "  ORDER BY partition_date, updated_at DESC) latest",
             (start, end),
         )
-        days, extracted, loaded, rejected, succeeded = (int(str(v)) for v in cur.fetchone() or (0, 0, 0, 0, 0))
+        days, extracted, loaded, rejected, removed, succeeded = (
+            int(str(v)) for v in cur.fetchone() or (0, 0, 0, 0, 0, 0)
+        )
         cur.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_cancelled), count(*) FILTER (WHERE aircraft_key = -1), "
             "count(*) FILTER (WHERE dest_airport_key = -1) FROM core.fact_flights "
@@ -313,7 +316,7 @@ def _print_summary(start: dt.date, end: dt.date) -> bool:
             (start, end),
         )
         in_fact, cancelled, unknown_aircraft, unknown_dest = (int(str(v)) for v in cur.fetchone() or (0, 0, 0, 0))
-    reconciled = extracted == source_rows == loaded + rejected and in_fact == loaded
+    reconciled = extracted == source_rows == loaded + rejected + removed and in_fact == loaded
     print()
     _print_table(
         ("measure", "value"),
@@ -324,7 +327,8 @@ def _print_summary(start: dt.date, end: dt.date) -> bool:
             ("extracted", f"{extracted:,}"),
             ("loaded", f"{loaded:,}"),
             ("rejected", f"{rejected:,}"),
-            ("loaded + rejected", f"{loaded + rejected:,}"),
+            ("duplicates removed", f"{removed:,}"),
+            ("loaded + rejected + duplicates", f"{loaded + rejected + removed:,}"),
             ("rows in core.fact_flights", f"{in_fact:,}"),
             ("cancelled (kept, flagged)", f"{cancelled:,}"),
             ("unknown aircraft (tail number)", f"{unknown_aircraft:,}"),

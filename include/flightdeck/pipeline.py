@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import URL
 
 from flightdeck import audit
-from flightdeck.config import PipelineConfig, ProjectConfig, ReferenceConfig
+from flightdeck.config import PipelineConfig, ProjectConfig, ReferenceConfig, TargetConfig
 from flightdeck.db import apply_sql_file, connect, qualified
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.extractors.drift import check_source_schema
@@ -252,7 +252,7 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
         run = audit.run_row(wh, partition) or {}
         extracted = int(run.get("extracted") or 0)
         _require_complete_staging(wh, clean, partition, extracted)
-        rejections, excluded = preload_rejections(
+        preload = preload_rejections(
             wh,
             clean,
             cfg.target.key,
@@ -260,7 +260,9 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
             partition.start,
             partition.end,
             order_column="source_flight_id",
+            content_columns=[name for name in FACT_COLUMNS if name != "source_flight_id"],
         )
+        rejections = preload.rejections
         audit.replace_rejections(wh, partition, ["pre_load"], rejections)
         rejected = audit.count_rejections(wh, partition)
         if extracted and rejected / extracted > cfg.max_reject_share:
@@ -278,14 +280,22 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
             partition.start,
             partition.end,
             partition.run_id,
-            excluded,
+            preload.excluded_ctids,
         )
-        counts.records_in = inserted + len(rejections)
+        counts.records_in = inserted + len(rejections) + preload.duplicates
         counts.records_out = inserted
         counts.rejected = len(rejections)
+        counts.extra["duplicates"] = preload.duplicates
     with connect(endpoints.warehouse) as wh:
         audit.record_run(
-            wh, partition, status="running", error=None, loaded=inserted, rejected=rejected, load_s=counts.duration_s
+            wh,
+            partition,
+            status="running",
+            error=None,
+            loaded=inserted,
+            rejected=rejected,
+            duplicates=preload.duplicates,
+            load_s=counts.duration_s,
         )
     return inserted
 
@@ -314,15 +324,20 @@ def _require_complete_staging(conn: Any, clean: sql.Identifier, partition: Parti
 
 def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> Mapping[str, int]:
     """Reconcile counts and check keys; fail the run (and mark it failed) when anything is off."""
-    cfg = project.pipeline(partition.pipeline)
-    target = qualified(cfg.target.table)
-    pcol = sql.Identifier(cfg.target.partition_column)
-    keys = column_list(cfg.target.key)
+    return check_partition(endpoints.warehouse, project.pipeline(partition.pipeline).target, partition)
+
+
+def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partition) -> Mapping[str, int]:
+    """check for any pipeline's target table: extracted = loaded + rejected, keys unique and not null."""
+    target = qualified(target_cfg.table)
+    pcol = sql.Identifier(target_cfg.partition_column)
+    keys = column_list(target_cfg.key)
     in_partition = sql.SQL("{} >= %s AND {} < %s").format(pcol, pcol)
     window = (partition.start, partition.end)
-    with stage_log("check", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
+    with stage_log("check", partition.log_context()) as counts, connect(warehouse) as wh:
         run = audit.run_row(wh, partition) or {}
         extracted = int(run.get("extracted") or 0)
+        removed = int(run.get("duplicates") or 0)
         rejected = audit.count_rejections(wh, partition)
         with wh.cursor() as cur:
             cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(target, in_partition), window)
@@ -334,7 +349,7 @@ def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) ->
                 window,
             )
             duplicates = int(str((cur.fetchone() or (0,))[0]))
-            null_keys = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in cfg.target.key)
+            null_keys = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in target_cfg.key)
             cur.execute(
                 sql.SQL("SELECT count(*) FROM {} WHERE ({}) AND ({})").format(target, in_partition, null_keys),
                 window,
@@ -344,6 +359,7 @@ def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) ->
             "extracted": extracted,
             "loaded": loaded,
             "rejected": rejected,
+            "duplicates_removed": removed,
             "duplicate_keys": duplicates,
             "null_keys": nulls,
         }
@@ -354,13 +370,15 @@ def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) ->
         problems: list[str] = []
         if run.get("extracted") is None:
             problems.append("no extract recorded for this run: run the extract task first")
-        if extracted != loaded + rejected:
-            problems.append(f"extracted {extracted} != loaded {loaded} + rejected {rejected}")
+        if extracted != loaded + rejected + removed:
+            problems.append(
+                f"extracted {extracted} != loaded {loaded} + rejected {rejected} + duplicates removed {removed}"
+            )
         if duplicates:
             problems.append(f"{duplicates} duplicate keys")
         if nulls:
             problems.append(f"{nulls} rows with null key columns")
-    with connect(endpoints.warehouse) as wh:
+    with connect(warehouse) as wh:
         if problems:
             audit.record_run(wh, partition, status="failed", error="; ".join(problems), check_s=counts.duration_s)
         else:

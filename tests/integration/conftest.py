@@ -29,12 +29,13 @@ def real_rows(source_url: URL, day: int) -> list[dict[str, Any]]:
 
 
 def bad_rows(template: dict[str, Any]) -> list[dict[str, Any]]:
-    """Five injected rows: four that must be rejected (one only at pre-load) and one valid oddity."""
+    """Six injected rows: four to reject (one only at pre-load), a duplicate delivery, a valid oddity."""
     return [
         {**template, "flight": 9001, "dep_time": 2575},  # not a clock time
         {**template, "flight": 9002, "carrier": SQL_INJECTION},  # not a carrier code
         {**template, "flight": 9003, "air_time": 5},  # 1,400 miles in 5 minutes
-        dict(template),  # the same flight twice: a duplicate natural key
+        dict(template),  # the same flight delivered twice: removed and counted, not an error
+        {**template, "tailnum": "N1ABC"},  # the same flight with other values: a conflicting record
         {**template, "flight": 9004, "tailnum": "N999ZZ"},  # valid, but unknown to the reference data
     ]
 

@@ -98,10 +98,12 @@ def test_bad_records_are_rejected_with_reasons_and_raw_payload(dirty: Endpoints,
     assert by_field[("post_extract", "dep_time")][1]["dep_time"] == 2575
     assert by_field[("post_extract", "carrier")][1]["carrier"] == SQL_INJECTION
     assert "mph" in by_field[("post_extract", "air_time")][0]
-    assert "duplicate natural key" in by_field[("pre_load", "origin,carrier,flight,sched_dep_ts")][0]
-    # extracted = loaded + rejected, and the injected SQL did nothing.
-    assert scalar(wh, "SELECT row(extracted, loaded, rejected)::text FROM audit.load_runs") == (
-        f"({REAL_ROWS + 5},{REAL_ROWS + 1},4)"
+    conflicting_reason, conflicting_raw = by_field[("pre_load", "origin,carrier,flight,sched_dep_ts")]
+    assert "duplicate natural key with different values" in conflicting_reason
+    assert conflicting_raw["tailnum"] == "N1ABC"
+    # extracted = loaded + rejected + duplicates removed, and the injected SQL did nothing.
+    assert scalar(wh, "SELECT row(extracted, loaded, rejected, duplicates)::text FROM audit.load_runs") == (
+        f"({REAL_ROWS + 6},{REAL_ROWS + 1},4,1)"
     )
     assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == REAL_ROWS + 1
     assert scalar(wh, "SELECT aircraft_key FROM core.fact_flights WHERE tailnum = 'N999ZZ'") == -1

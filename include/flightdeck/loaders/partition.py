@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import psycopg
@@ -20,6 +21,15 @@ from flightdeck.validation import Rejection
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
+@dataclass(frozen=True)
+class PreloadResult:
+    """What the pre-load checks found in clean staging."""
+
+    rejections: list[Rejection]
+    excluded_ctids: list[str]  # rejected rows and removed duplicates: left out of the load
+    duplicates: int  # exact copies of a kept row (same natural key, same values): removed, not errors
+
+
 def preload_rejections(
     conn: Conn,
     staging: sql.Identifier,
@@ -28,42 +38,53 @@ def preload_rejections(
     start: dt.date,
     end: dt.date,
     order_column: str,
-) -> tuple[list[Rejection], list[str]]:
+    content_columns: Sequence[str],
+) -> PreloadResult:
     """Find rows the target would refuse (null key, outside the partition, duplicate key).
 
-    Of rows sharing a natural key the first by `order_column` is kept; the others are rejected.
-    Returns the rejections and the staging rows' ctids to leave out of the load. Staging itself
-    is not modified, so a rerun of the load finds the same rejections.
+    Of rows sharing a natural key the first by `order_column` is kept. A later row whose
+    `content_columns` equal the kept row's is a duplicate delivery: removed and counted. One that
+    differs is a conflicting record: rejected. Staging itself is not modified, so a rerun of the
+    load finds the same result.
     """
     keys = column_list(key)
     null_key = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in key)
     pcol = sql.Identifier(partition_column)
+    content = sql.SQL("md5(row({})::text)").format(column_list(content_columns))
+    ranked = sql.SQL(
+        "SELECT ctid AS row_ctid, *, {content} AS row_hash, "
+        "row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS dup_rank, "
+        "first_value({content}) OVER (PARTITION BY {keys} ORDER BY {order}) AS kept_hash "
+        "FROM {staging}"
+    ).format(content=content, keys=keys, order=sql.Identifier(order_column), staging=staging)
     query = sql.SQL(
         "SELECT row_ctid, to_jsonb(s) AS raw, CASE "
         " WHEN {null_key} THEN 'a natural-key column is null' "
         " WHEN {pcol} IS NULL OR {pcol} < %(start)s OR {pcol} >= %(end)s THEN 'outside the partition' "
-        " ELSE 'duplicate natural key (' || {key_text} || ')' END AS reason "
-        "FROM (SELECT ctid AS row_ctid, *, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS dup_rank "
-        "      FROM {staging}) AS s "
+        " WHEN row_hash = kept_hash THEN NULL "
+        " ELSE 'duplicate natural key with different values (' || {key_text} || ')' END AS reason "
+        "FROM ({ranked}) AS s "
         "WHERE {null_key} OR {pcol} IS NULL OR {pcol} < %(start)s OR {pcol} >= %(end)s OR dup_rank > 1"
     ).format(
         null_key=null_key,
         pcol=pcol,
-        keys=keys,
         key_text=sql.SQL(" || ', ' || ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in key),
-        order=sql.Identifier(order_column),
-        staging=staging,
+        ranked=ranked,
     )
     with conn.cursor() as cur:
         cur.execute(query, {"start": start, "end": end})
         found = cur.fetchall()
     rejections: list[Rejection] = []
+    duplicates = 0
     for _, raw, reason in found:
+        if reason is None:
+            duplicates += 1
+            continue
         record: dict[str, Any] = cast("dict[str, Any]", raw) if isinstance(raw, dict) else json.loads(str(raw))
-        record.pop("dup_rank", None)
-        record.pop("row_ctid", None)
+        for helper in ("dup_rank", "row_ctid", "row_hash", "kept_hash"):
+            record.pop(helper, None)
         rejections.append(Rejection(stage="pre_load", field=",".join(key), reason=str(reason), raw=record))
-    return rejections, [str(row[0]) for row in found]
+    return PreloadResult(rejections, [str(row[0]) for row in found], duplicates)
 
 
 def replace_partition(

@@ -92,6 +92,7 @@ CREATE TABLE IF NOT EXISTS audit.load_runs (
     valid          bigint,
     rejected       bigint,
     loaded         bigint,
+    duplicates     bigint,
     extract_s      double precision,
     transform_s    double precision,
     load_s         double precision,
@@ -101,6 +102,8 @@ CREATE TABLE IF NOT EXISTS audit.load_runs (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pipeline, partition_date, run_id)
 );
+-- Columns added after the first release: existing warehouses gain them here.
+ALTER TABLE audit.load_runs ADD COLUMN IF NOT EXISTS duplicates bigint;
 CREATE INDEX IF NOT EXISTS load_runs_recent_idx ON audit.load_runs (updated_at DESC);
 
 -- Every record a stage refused: where, why, and the record as it came in. A rerun replaces the
