@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -55,6 +55,37 @@ def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
         cur.execute(statement, params)
 
 
+def latest_run(conn: Conn, pipeline: str, partition_date: object) -> tuple[str, str] | None:
+    """(dag_id, run_id) of the partition's most recent run, if any."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT dag_id, run_id FROM audit.load_runs WHERE pipeline = %s AND partition_date = %s "
+            "ORDER BY updated_at DESC LIMIT 1",
+            (pipeline, partition_date),
+        )
+        row = cur.fetchone()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def pending_rejections(conn: Conn, partition: Partition, stages: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(rejected_id, raw record) of the partition's rejections in these stages not yet replayed."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT rejected_id, raw FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
+            "AND stage = ANY(%s) AND replayed_at IS NULL ORDER BY rejected_id",
+            (partition.pipeline, partition.key, list(stages)),
+        )
+        return [(int(str(rid)), cast("dict[str, Any]", raw)) for rid, raw in cur.fetchall()]
+
+
+def mark_replayed(conn: Conn, rejected_ids: Sequence[int], replay_id: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE audit.rejected_records SET replayed_at = now(), replay_id = %s WHERE rejected_id = ANY(%s)",
+            (replay_id, list(rejected_ids)),
+        )
+
+
 def run_row(conn: Conn, partition: Partition) -> dict[str, Any] | None:
     with conn.cursor() as cur:
         cur.execute(
@@ -96,9 +127,11 @@ def replace_rejections(conn: Conn, partition: Partition, stages: Sequence[str], 
 
 
 def count_rejections(conn: Conn, partition: Partition) -> int:
+    """The partition's records that stand rejected (replayed ones were loaded after all)."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s",
+            "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
+            "AND replayed_at IS NULL",
             (partition.pipeline, partition.key),
         )
         row = cur.fetchone()

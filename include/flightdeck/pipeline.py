@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 
 from flightdeck import audit
 from flightdeck.config import PipelineConfig, ProjectConfig, ReferenceConfig, TargetConfig
-from flightdeck.db import apply_sql_file, connect, qualified
+from flightdeck.db import apply_sql_file, connect, qualified, table_exists
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.extractors.drift import check_source_schema
 from flightdeck.extractors.postgres import column_list, copy_query, count_rows, create_staging_table
@@ -311,7 +311,7 @@ def _require_complete_staging(conn: Any, clean: sql.Identifier, partition: Parti
         staged = int(str((cur.fetchone() or (0,))[0]))
         cur.execute(
             "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
-            "AND stage = ANY(%s)",
+            "AND stage = ANY(%s) AND replayed_at IS NULL",
             (partition.pipeline, partition.key, list(EXTRACT_STAGES)),
         )
         rejected = int(str((cur.fetchone() or (0,))[0]))
@@ -386,6 +386,46 @@ def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partiti
     if problems:
         raise ReconciliationError(f"partition {partition.start} failed its checks: " + "; ".join(problems))
     return result
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    replayed: int  # rejected records that now pass and were loaded
+    still_rejected: int  # records that still fail the rules
+
+
+def replay_rejects(endpoints: Endpoints, project: ProjectConfig, day: dt.date) -> ReplayResult:
+    """Dead-letter replay: re-validate a partition's rejected records and load those that now pass.
+
+    For rules or rejected payloads fixed since the run. Passing records join the partition's clean
+    staging table and are marked replayed; then the normal load and check run for the partition's
+    latest run. Running it again finds nothing new to replay and changes nothing.
+    """
+    cfg = project.pipeline("flights")
+    clean_name = default_partition("flights", day).staging_table(project.staging_schema, "clean")
+    with connect(endpoints.warehouse) as wh:
+        latest = audit.latest_run(wh, "flights", day)
+        if latest is None:
+            raise PermanentPipelineError(f"no run of flights for {day}: run the DAG for that day first")
+        partition = Partition("flights", day, day + dt.timedelta(days=1), latest[0], latest[1])
+        if not table_exists(wh, clean_name.as_string(wh)):
+            raise PermanentPipelineError(f"staging for {day} is gone: rerun the day instead of replaying")
+        pending = audit.pending_rejections(wh, partition, EXTRACT_STAGES)
+    with stage_log("replay", partition.log_context()) as counts:
+        counts.records_in = len(pending)
+        ids_by_flight = {int(raw["flight_id"]): rid for rid, raw in pending if "flight_id" in raw}
+        with connect(endpoints.warehouse) as wh:
+            refs = reference_lookup(wh)
+            facts, still = validate_and_transform([raw for _, raw in pending], refs, cfg.timezone)
+            passed = [ids_by_flight[int(fact["source_flight_id"])] for fact in facts]
+            copy_records(wh, clean_name, FACT_COLUMNS, facts)
+            audit.mark_replayed(wh, passed, f"replay__{dt.datetime.now(dt.UTC).isoformat()}")
+        counts.records_out = len(passed)
+        counts.rejected = len(still)
+    if passed:
+        load(endpoints, project, partition)
+        check(endpoints, project, partition)
+    return ReplayResult(replayed=len(passed), still_rejected=len(still))
 
 
 REFERENCE_MODELS = {"airports": AirportRef, "airlines": CarrierRef, "planes": AircraftRef}

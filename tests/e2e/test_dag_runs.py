@@ -40,6 +40,12 @@ def test_two_days_then_a_rerun_leave_an_identical_warehouse(e2e: Endpoints, caps
     assert scalar(wh, "SELECT count(*) FROM audit.rejected_records") == rejects_before
     assert scalar(wh, "SELECT count(*) FROM audit.load_runs WHERE partition_date = '2013-01-01'") == 2
 
+    # Nothing was rejected, so a dead-letter replay of the day has nothing to do.
+    capsys.readouterr()
+    assert main(["replay-rejects", "--dag", "flights_daily", "--date", "2013-01-01"]) == 0
+    assert "flights_daily 2013-01-01: 0 replayed and loaded, 0 still rejected" in capsys.readouterr().out
+    assert table_checksum(wh, "core.fact_flights", KEY_ORDER) == fact_before
+
 
 def test_a_permanent_error_fails_the_run_at_once(e2e: Endpoints, capsys: pytest.CaptureFixture[str]) -> None:
     # Point the source connection at a database without the ops tables: nothing to retry.

@@ -102,8 +102,6 @@ CREATE TABLE IF NOT EXISTS audit.load_runs (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pipeline, partition_date, run_id)
 );
--- Columns added after the first release: existing warehouses gain them here.
-ALTER TABLE audit.load_runs ADD COLUMN IF NOT EXISTS duplicates bigint;
 CREATE INDEX IF NOT EXISTS load_runs_recent_idx ON audit.load_runs (updated_at DESC);
 
 -- Every record a stage refused: where, why, and the record as it came in. A rerun replaces the
@@ -117,7 +115,14 @@ CREATE TABLE IF NOT EXISTS audit.rejected_records (
     field          text,
     reason         text        NOT NULL,
     raw            jsonb       NOT NULL,
-    rejected_at    timestamptz NOT NULL DEFAULT now()
+    rejected_at    timestamptz NOT NULL DEFAULT now(),
+    replayed_at    timestamptz,
+    replay_id      text
 );
 CREATE INDEX IF NOT EXISTS rejected_records_partition_idx
     ON audit.rejected_records (pipeline, partition_date, stage);
+
+-- Columns added after the first release: existing warehouses gain them here.
+ALTER TABLE audit.load_runs ADD COLUMN IF NOT EXISTS duplicates bigint;
+ALTER TABLE audit.rejected_records ADD COLUMN IF NOT EXISTS replayed_at timestamptz;
+ALTER TABLE audit.rejected_records ADD COLUMN IF NOT EXISTS replay_id text;

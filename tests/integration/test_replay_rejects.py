@@ -1,0 +1,81 @@
+"""Dead-letter replay: after a fix, a day's rejected records that now pass are loaded, once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.engine import URL
+
+from flightdeck import pipeline
+from flightdeck.config import ProjectConfig
+from flightdeck.db import connect
+from flightdeck.errors import PermanentPipelineError
+from flightdeck.pipeline import Endpoints
+from tests.support import scalar, table_checksum
+
+DAY = dt.date(2013, 1, 1)
+PARTITION = pipeline.Partition("flights", DAY, DAY + dt.timedelta(days=1), "flights_daily", "scheduled__2013-01-01")
+KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
+
+
+@pytest.fixture
+def loaded_dirty_day(dirty_source: URL, warehouse_url: URL, project: ProjectConfig) -> Endpoints:
+    endpoints = Endpoints(source=dirty_source, warehouse=warehouse_url)
+    pipeline.sync_reference(endpoints, project.reference, project.staging_schema, PARTITION)
+    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
+        stage(endpoints, project, PARTITION)
+    return endpoints
+
+
+def fix_rejected_air_time(url: URL) -> None:
+    """What an engineer does after checking the source: correct the payload in the error table."""
+    with connect(url) as conn:
+        conn.execute(
+            "UPDATE audit.rejected_records SET raw = jsonb_set(raw, '{air_time}', '227') "
+            "WHERE stage = 'post_extract' AND field = 'air_time'"
+        )
+
+
+def test_a_fixed_record_is_loaded_through_the_normal_path_and_counts_still_reconcile(
+    loaded_dirty_day: Endpoints, project: ProjectConfig
+) -> None:
+    wh = loaded_dirty_day.warehouse
+    before = int(scalar(wh, "SELECT count(*) FROM core.fact_flights"))
+    fix_rejected_air_time(wh)
+
+    result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+
+    assert (result.replayed, result.still_rejected) == (1, 2)
+    assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == before + 1
+    assert scalar(wh, "SELECT air_time_min FROM core.fact_flights WHERE flight = 9003") == 227
+    assert scalar(wh, "SELECT count(*) FROM audit.rejected_records WHERE replayed_at IS NOT NULL") == 1
+    # The check ran again: extracted = loaded + rejected (standing) + duplicates removed.
+    assert scalar(wh, "SELECT row(status, loaded, rejected)::text FROM audit.load_runs") == f"(success,{before + 1},3)"
+
+
+def test_replaying_twice_changes_nothing(loaded_dirty_day: Endpoints, project: ProjectConfig) -> None:
+    fix_rejected_air_time(loaded_dirty_day.warehouse)
+    pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+    fact = table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER)
+
+    again = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+
+    assert (again.replayed, again.still_rejected) == (0, 2)
+    assert table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER) == fact
+
+
+def test_without_a_fix_nothing_is_replayed(loaded_dirty_day: Endpoints, project: ProjectConfig) -> None:
+    fact = table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER)
+
+    result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+
+    assert (result.replayed, result.still_rejected) == (0, 3)
+    assert table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER) == fact
+
+
+def test_a_day_that_never_ran_cannot_be_replayed(endpoints: Endpoints, project: ProjectConfig) -> None:
+    pipeline.ensure_warehouse(endpoints.warehouse, project.staging_schema)
+
+    with pytest.raises(PermanentPipelineError, match="run the DAG for that day first"):
+        pipeline.replay_rejects(endpoints, project, DAY)
