@@ -11,6 +11,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
+from flightdeck.config import project_config
 from flightdeck_operators import (
     ExtractToStagingOperator,
     PartitionLoadOperator,
@@ -21,6 +22,7 @@ from flightdeck_operators import (
     alert_on_failure,
     alert_on_retry,
 )
+from flightdeck_operators.quality import quality_check_tasks
 
 PIPELINE = "flights"
 
@@ -52,4 +54,7 @@ with DAG(
     load = PartitionLoadOperator(task_id="load", pipeline_name=PIPELINE)
     check = ReconcileOperator(task_id="check", pipeline_name=PIPELINE)
 
-    chain(reference, extract, transform, load, check)
+    # Post-load data-quality checks from config/, then the reconciliation that marks the run a success.
+    quality = quality_check_tasks(PIPELINE, project_config().pipeline(PIPELINE), project_config().warehouse_conn_id)
+
+    chain(reference, extract, transform, load, *([quality] if quality else []), check)

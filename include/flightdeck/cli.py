@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     weather_api.add_argument("--port", type=_positive, default=8765, help="TCP port (default 8765)")
     weather_api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
 
+    grant = commands.add_parser(
+        "grant",
+        help="give least-privilege roles what the loads need (run as the owner of the warehouse and source)",
+    )
+    grant.add_argument("--loader", metavar="ROLE", help="warehouse role that runs the loads")
+    grant.add_argument("--source-reader", metavar="ROLE", help="source role that the extracts read as")
+
     docs = commands.add_parser("docs", help="regenerate documentation/data-schemas.md from the models and the DDL")
     docs.add_argument("--check", action="store_true", help="fail if the committed file is stale; write nothing")
 
@@ -139,6 +146,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "replay-rejects":
         _prepare(migrate=False)
         return _replay(str(args.dag), args.date)
+    if command == "grant":
+        if not args.loader and not args.source_reader:
+            raise CommandError("give --loader ROLE, --source-reader ROLE or both")
+        _prepare(migrate=False)
+        _grant(args.loader, args.source_reader)
+        return 0
     if command == "docs":
         return _docs(check=bool(args.check))
     if command == "seed":
@@ -237,19 +250,22 @@ def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
     return ok
 
 
-def _start_weather_replay() -> None:
-    """Serve the weather replay in a thread when the connection is the default local one and it is not up."""
+def _start_weather_replay() -> Any:
+    """Serve the weather replay in a thread when the connection is the default local one and it is not up.
+
+    Returns the started server (its thread ends with the process), or None.
+    """
     import socket
 
     if not devenv.uses_local_replay(os.environ):
-        return
+        return None
     address = (devenv.WEATHER_REPLAY_HOST, devenv.WEATHER_REPLAY_PORT)
     with socket.socket() as probe:
         if probe.connect_ex(address) == 0:
-            return  # already served (e.g. by `etl weather-api`)
+            return None  # already served (e.g. by `etl weather-api`)
     from flightdeck.weather.replay_server import serve_in_background
 
-    serve_in_background(*address)
+    return serve_in_background(*address)
 
 
 def scheduler_backfill_args(dag_id: str, start: dt.date, end: dt.date, zone: str) -> list[str]:
@@ -287,6 +303,25 @@ def _replay(dag_id: str, day: dt.date) -> int:
     result = replay_rejects(endpoints, project, day)
     print(f"{dag_id} {day}: {result.replayed} replayed and loaded, {result.still_rejected} still rejected")
     return 0
+
+
+def _grant(loader: str | None, reader: str | None) -> None:
+    from flightdeck.config import project_config
+    from flightdeck.db import connect
+    from flightdeck.pipeline import ensure_warehouse
+    from flightdeck.roles import grant_loader, grant_source_reader
+
+    project = project_config()
+    if loader:
+        warehouse = _url(project.warehouse_conn_id)
+        ensure_warehouse(warehouse, project.staging_schema)
+        with connect(warehouse) as conn:
+            grant_loader(conn, loader, project.staging_schema)
+        print(f"granted loader privileges on the warehouse to {loader}")
+    if reader:
+        with connect(_url(project.pipeline("flights").source.conn_id)) as conn:
+            grant_source_reader(conn, reader)
+        print(f"granted read access to the source schema ops to {reader}")
 
 
 def _docs(check: bool) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -43,12 +43,30 @@ class TargetConfig(_Strict):
     key: tuple[Identifier, ...] = Field(min_length=1)
 
 
+ColumnCheck = Literal["null_check", "distinct_check", "unique_check", "min", "max"]
+Comparison = Literal["equal_to", "greater_than", "less_than", "geq_to", "leq_to", "tolerance"]
+
+
+class QualityChecks(_Strict):
+    """Post-load data-quality checks on the run's partition (common-sql's check operators)."""
+
+    # column -> check -> comparison -> value, as SQLColumnCheckOperator takes them.
+    column_checks: dict[Identifier, dict[ColumnCheck, dict[Comparison, float]]] = Field(
+        default_factory=dict[Identifier, dict[ColumnCheck, dict[Comparison, float]]]
+    )
+    # check name -> boolean SQL expression that every row of the partition must satisfy.
+    table_checks: dict[Identifier, Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=dict[Identifier, Annotated[str, Field(min_length=1, max_length=500)]]
+    )
+
+
 class PipelineConfig(_Strict):
     source: SourceConfig
     target: TargetConfig
     timezone: str
     max_reject_share: float = Field(ge=0.0, le=1.0)
     chunk_rows: int = Field(ge=100, le=5_000_000)
+    quality_checks: QualityChecks = Field(default_factory=QualityChecks)
 
     @field_validator("timezone")
     @classmethod
@@ -71,11 +89,73 @@ class ReferenceConfig(_Strict):
     tables: dict[Identifier, ReferenceTable]
 
 
+# The Open-Meteo hourly variables the weather pipeline knows how to load (see flightdeck.weather.schemas).
+WeatherVariable = Literal[
+    "temperature_2m",
+    "dew_point_2m",
+    "relative_humidity_2m",
+    "precipitation",
+    "pressure_msl",
+    "wind_speed_10m",
+    "wind_direction_10m",
+    "wind_gusts_10m",
+    "visibility",
+]
+
+
+class WeatherAirport(_Strict):
+    """Where the API is asked for an origin airport's weather (WGS84 degrees)."""
+
+    latitude: float = Field(ge=-90.0, le=90.0)
+    longitude: float = Field(ge=-180.0, le=180.0)
+
+
+class WeatherRetryConfig(_Strict):
+    """Retries of one API request on transient faults: exponential backoff with jitter, bounded in time."""
+
+    attempts: int = Field(ge=1, le=20)
+    initial_wait_s: float = Field(gt=0.0, le=60.0)
+    max_wait_s: float = Field(gt=0.0, le=600.0)
+    max_total_s: float = Field(gt=0.0, le=3600.0)
+    connect_timeout_s: float = Field(gt=0.0, le=120.0)
+    read_timeout_s: float = Field(gt=0.0, le=600.0)
+
+
+class WeatherConfig(_Strict):
+    """The weather pipeline: Open-Meteo's /v1/archive over the HTTP connection conn_id."""
+
+    conn_id: ConnId
+    endpoint: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$")
+    airports: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], WeatherAirport] = Field(min_length=1)
+    hourly: tuple[WeatherVariable, ...] = Field(min_length=1)
+    timezone: str
+    target: TargetConfig
+    max_reject_share: float = Field(ge=0.0, le=1.0)
+    retry: WeatherRetryConfig
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("hourly")
+    @classmethod
+    def _distinct_variables(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("hourly variables must not repeat")
+        return value
+
+
 class ProjectConfig(_Strict):
     warehouse_conn_id: ConnId
     staging_schema: Identifier
     pipelines: dict[Identifier, PipelineConfig]
     reference: ReferenceConfig
+    weather: WeatherConfig | None = None
 
     def pipeline(self, name: str) -> PipelineConfig:
         try:
@@ -83,6 +163,11 @@ class ProjectConfig(_Strict):
         except KeyError:
             known = ", ".join(sorted(self.pipelines))
             raise ConfigError(f"no pipeline {name!r} in the configuration (known: {known})") from None
+
+    def weather_config(self) -> WeatherConfig:
+        if self.weather is None:
+            raise ConfigError("no weather section in the configuration: the weather_hourly DAG needs one")
+        return self.weather
 
 
 def parse_config(text: str, origin: str = "<string>") -> ProjectConfig:

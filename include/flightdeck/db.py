@@ -5,6 +5,7 @@ Stages take a psycopg connection (COPY needs the driver's own API); they borrow 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -91,6 +92,38 @@ def apply_sql_file(conn: psycopg.Connection[tuple[object, ...]], filename: str) 
         # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogue; the lock avoids it.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"flightdeck:{filename}",))
         cur.execute(ddl.encode("utf-8"))
+
+
+def ensure_sql_file(conn: psycopg.Connection[tuple[object, ...]], filename: str, ledger: str) -> bool:
+    """Apply a DDL file unless the ledger table records this exact version; returns whether it ran.
+
+    Once applied, runs need no DDL privileges at all, so a least-privilege role can load.
+    """
+    ddl = (SQL_DIR / filename).read_text(encoding="utf-8")
+    checksum = hashlib.sha256(ddl.encode("utf-8")).hexdigest()
+    if table_exists(conn, ledger):
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT checksum FROM {} WHERE filename = %s").format(qualified(ledger)), (filename,))
+            row = cur.fetchone()
+        if row and row[0] == checksum:
+            return False
+    apply_sql_file(conn, filename)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (filename, checksum) VALUES (%s, %s) "
+                "ON CONFLICT (filename) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()"
+            ).format(qualified(ledger)),
+            (filename, checksum),
+        )
+    return True
+
+
+def schema_exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (name,))
+        row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def table_exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:

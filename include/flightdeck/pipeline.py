@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 
 from flightdeck import audit
 from flightdeck.config import PipelineConfig, ProjectConfig, ReferenceConfig, TargetConfig
-from flightdeck.db import apply_sql_file, connect, qualified, table_exists
+from flightdeck.db import connect, ensure_sql_file, qualified, schema_exists, table_exists
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.extractors.drift import check_source_schema
 from flightdeck.extractors.postgres import column_list, copy_query, count_rows, create_staging_table
@@ -72,8 +72,9 @@ class Endpoints:
 def ensure_warehouse(warehouse: URL, staging_schema: str) -> None:
     """Create or complete the warehouse schema (idempotent), including the configured staging schema."""
     with connect(warehouse) as conn:
-        apply_sql_file(conn, "warehouse.sql")
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(staging_schema)))
+        ensure_sql_file(conn, "warehouse.sql", ledger="audit.schema_migrations")
+        if not schema_exists(conn, staging_schema):  # CREATE SCHEMA checks privileges even if it exists
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(staging_schema)))
 
 
 def mark_status(

@@ -35,6 +35,19 @@ def partition_from_context(pipeline_name: str, timezone: str, context: Any) -> P
     return Partition(pipeline_name, first, last, context["dag"].dag_id, context["run_id"])
 
 
+def resolve(
+    pipeline_name: str, context: Any, source_conn_id: str | None = None
+) -> tuple[ProjectConfig, Partition, Endpoints]:
+    """The configuration, the run's partition and the database URLs for a task of a pipeline."""
+    project = project_config()
+    cfg = project.pipeline(pipeline_name)
+    partition = partition_from_context(pipeline_name, cfg.timezone, context)
+    endpoints = Endpoints(
+        source=postgres_url(source_conn_id or cfg.source.conn_id), warehouse=postgres_url(project.warehouse_conn_id)
+    )
+    return project, partition, endpoints
+
+
 class _StageOperator(BaseOperator):
     """Runs one stage of a configured pipeline for the DAG run's data interval."""
 
@@ -51,11 +64,7 @@ class _StageOperator(BaseOperator):
 
     def resolve(self, context: Any) -> tuple[ProjectConfig, Partition, Endpoints]:
         project = project_config()
-        partition = partition_from_context(self.pipeline_name, project.pipeline(self.pipeline_name).timezone, context)
-        endpoints = Endpoints(
-            source=postgres_url(self.source_conn_id(project)), warehouse=postgres_url(project.warehouse_conn_id)
-        )
-        return project, partition, endpoints
+        return resolve(self.pipeline_name, context, self.source_conn_id(project))
 
     def execute(self, context: Any) -> None:
         resolved: tuple[ProjectConfig, Partition, Endpoints] | None = None
@@ -84,6 +93,15 @@ class _StageOperator(BaseOperator):
         exception = context.get("exception")
         detail = str(exception).splitlines()[0] if exception and str(exception) else "task failed"
         _record(endpoints, partition, "failed", detail, only_if_status="retrying")
+
+
+def record_failure(pipeline_name: str, context: Any, message: str) -> None:
+    """Mark the run's audit row failed from any task of a pipeline's DAG (best effort)."""
+    try:
+        _, partition, endpoints = resolve(pipeline_name, context)
+    except Exception:
+        return
+    _record(endpoints, partition, "failed", message)
 
 
 def _record(

@@ -78,7 +78,9 @@ def test_flights_daily_stages_run_in_order(dagbag: DagBag) -> None:
         "sync_reference": ["extract"],
         "extract": ["validate_transform"],
         "validate_transform": ["load"],
-        "load": ["check"],
+        "load": ["quality_column_checks", "quality_table_checks"],
+        "quality_column_checks": ["check"],
+        "quality_table_checks": ["check"],
         "check": [],
     }
 

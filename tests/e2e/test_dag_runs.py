@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 
 from flightdeck.cli import main
+from flightdeck.config import project_config
+from flightdeck.paths import PROJECT_ROOT
 from flightdeck.pipeline import Endpoints
 from tests.support import scalar, table_checksum
 from tests.support_http import receiving_server
@@ -79,3 +83,31 @@ def test_an_unknown_dag_is_one_clear_line(e2e: Endpoints, capsys: pytest.Capture
     assert main(["run", "no_such_dag", "--date", "2013-01-01"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("etl: error: no DAG 'no_such_dag' (known: flights_daily")
+
+
+def test_a_failed_data_quality_check_fails_the_run(
+    e2e: Endpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "config" / "pipelines.yaml").read_text(encoding="utf-8"))
+    config["pipelines"]["flights"]["quality_checks"]["table_checks"]["no_flight_is_that_long"] = "distance_mi < 2000"
+    strict = tmp_path / "pipelines.yaml"
+    strict.write_text(yaml.safe_dump(config), encoding="utf-8")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("FLIGHTDECK_CONFIG", str(strict))
+            project_config.cache_clear()
+            assert main(["run", "flights_daily", "--date", "2013-01-04"]) == 1
+    finally:
+        project_config.cache_clear()
+
+    assert "flights_daily 2013-01-04: failed" in capsys.readouterr().out
+    status, error = (
+        scalar(
+            e2e.warehouse, "SELECT row(status, error)::text FROM audit.load_runs WHERE partition_date = '2013-01-04'"
+        )
+        .strip("()")
+        .split(",", 1)
+    )
+    assert status == "failed"
+    assert "data-quality check failed" in error
+    assert "no_flight_is_that_long" in error

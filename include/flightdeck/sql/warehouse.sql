@@ -122,6 +122,13 @@ CREATE TABLE IF NOT EXISTS audit.rejected_records (
 CREATE INDEX IF NOT EXISTS rejected_records_partition_idx
     ON audit.rejected_records (pipeline, partition_date, stage);
 
+-- Which version of each DDL file a warehouse has: runs skip DDL they already applied.
+CREATE TABLE IF NOT EXISTS audit.schema_migrations (
+    filename   text PRIMARY KEY,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Columns added after the first release: existing warehouses gain them here.
 ALTER TABLE audit.load_runs ADD COLUMN IF NOT EXISTS duplicates bigint;
 ALTER TABLE audit.rejected_records ADD COLUMN IF NOT EXISTS replayed_at timestamptz;
