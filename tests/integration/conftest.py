@@ -29,7 +29,7 @@ def real_rows(source_url: URL, day: int) -> list[dict[str, Any]]:
 
 
 def bad_rows(template: dict[str, Any]) -> list[dict[str, Any]]:
-    """Six injected rows: four to reject (one only at pre-load), a duplicate delivery, a valid oddity."""
+    """Seven injected rows: five to reject (one only at pre-load), a duplicate delivery, a valid oddity."""
     return [
         {**template, "flight": 9001, "dep_time": 2575},  # not a clock time
         {**template, "flight": 9002, "carrier": SQL_INJECTION},  # not a carrier code
@@ -37,6 +37,7 @@ def bad_rows(template: dict[str, Any]) -> list[dict[str, Any]]:
         dict(template),  # the same flight delivered twice: removed and counted, not an error
         {**template, "tailnum": "N1ABC"},  # the same flight with other values: a conflicting record
         {**template, "flight": 9004, "tailnum": "N999ZZ"},  # valid, but unknown to the reference data
+        {**template, "flight": 9005, "tailnum": "N\uff11\uff12\uff13\u2708"},  # full-width digits and a plane
     ]
 
 

@@ -93,8 +93,10 @@ def test_bad_records_are_rejected_with_reasons_and_raw_payload(dirty: Endpoints,
         ("post_extract", "air_time"),
         ("post_extract", "carrier"),
         ("post_extract", "dep_time"),
+        ("post_extract", "tailnum"),
         ("pre_load", "origin,carrier,flight,sched_dep_ts"),
     }
+    assert by_field[("post_extract", "tailnum")][1]["tailnum"] == "N\uff11\uff12\uff13\u2708"
     assert by_field[("post_extract", "dep_time")][1]["dep_time"] == 2575
     assert by_field[("post_extract", "carrier")][1]["carrier"] == SQL_INJECTION
     assert "mph" in by_field[("post_extract", "air_time")][0]
@@ -103,7 +105,7 @@ def test_bad_records_are_rejected_with_reasons_and_raw_payload(dirty: Endpoints,
     assert conflicting_raw["tailnum"] == "N1ABC"
     # extracted = loaded + rejected + duplicates removed, and the injected SQL did nothing.
     assert scalar(wh, "SELECT row(extracted, loaded, rejected, duplicates)::text FROM audit.load_runs") == (
-        f"({REAL_ROWS + 6},{REAL_ROWS + 1},4,1)"
+        f"({REAL_ROWS + 7},{REAL_ROWS + 1},5,1)"
     )
     assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == REAL_ROWS + 1
     assert scalar(wh, "SELECT aircraft_key FROM core.fact_flights WHERE tailnum = 'N999ZZ'") == -1
@@ -118,7 +120,7 @@ def test_rerunning_a_partition_gives_the_same_warehouse(dirty: Endpoints, projec
 
     assert table_checksum(dirty.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == fact
     assert table_checksum(dirty.warehouse, "audit.rejected_records", "stage, field, reason") == rejects
-    assert scalar(dirty.warehouse, "SELECT count(*) FROM audit.rejected_records") == 4
+    assert scalar(dirty.warehouse, "SELECT count(*) FROM audit.rejected_records") == 5
 
 
 def test_a_partition_above_the_reject_threshold_is_not_loaded(dirty: Endpoints, project: ProjectConfig) -> None:

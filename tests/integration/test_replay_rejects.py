@@ -46,12 +46,12 @@ def test_a_fixed_record_is_loaded_through_the_normal_path_and_counts_still_recon
 
     result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
 
-    assert (result.replayed, result.still_rejected) == (1, 2)
+    assert (result.replayed, result.still_rejected) == (1, 3)
     assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == before + 1
     assert scalar(wh, "SELECT air_time_min FROM core.fact_flights WHERE flight = 9003") == 227
     assert scalar(wh, "SELECT count(*) FROM audit.rejected_records WHERE replayed_at IS NOT NULL") == 1
     # The check ran again: extracted = loaded + rejected (standing) + duplicates removed.
-    assert scalar(wh, "SELECT row(status, loaded, rejected)::text FROM audit.load_runs") == f"(success,{before + 1},3)"
+    assert scalar(wh, "SELECT row(status, loaded, rejected)::text FROM audit.load_runs") == f"(success,{before + 1},4)"
 
 
 def test_replaying_twice_changes_nothing(loaded_dirty_day: Endpoints, project: ProjectConfig) -> None:
@@ -61,7 +61,7 @@ def test_replaying_twice_changes_nothing(loaded_dirty_day: Endpoints, project: P
 
     again = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
 
-    assert (again.replayed, again.still_rejected) == (0, 2)
+    assert (again.replayed, again.still_rejected) == (0, 3)
     assert table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER) == fact
 
 
@@ -70,7 +70,7 @@ def test_without_a_fix_nothing_is_replayed(loaded_dirty_day: Endpoints, project:
 
     result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
 
-    assert (result.replayed, result.still_rejected) == (0, 3)
+    assert (result.replayed, result.still_rejected) == (0, 4)
     assert table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER) == fact
 
 
