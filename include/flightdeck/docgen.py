@@ -24,6 +24,8 @@ from flightdeck.pipeline import REFERENCE_COLUMNS, SOURCE_COLUMNS, fact_staging_
 from flightdeck.schemas.flights import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
 from flightdeck.schemas.reference import AircraftRef, AirportRef, CarrierRef
 from flightdeck.validation import validate_records
+from flightdeck.weather.schemas import OBSERVATION_RULES, WeatherObservation, WeatherRow
+from flightdeck.weather.stages import CLEAN_COLUMNS, RAW_COLUMNS
 
 TEMPLATE = PROJECT_ROOT / "documentation" / "templates" / "data-schemas.md"
 OUTPUT = PROJECT_ROOT / "documentation" / "data-schemas.md"
@@ -229,6 +231,16 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "config-schema": render_config,
     "config-file": lambda: "```yaml\n" + config_path().read_text(encoding="utf-8").rstrip("\n") + "\n```\n",
     "rejection-example": render_rejection_example,
+    # Weather (weather_hourly): available to the template, e.g. `<!-- generated: weather-tables -->`.
+    "weather-tables": lambda: render_tables("weather.sql"),
+    "staging-weather-raw": lambda: render_columns(
+        RAW_COLUMNS, "`staging.weather_raw_pYYYYMMDD`: each hour as the API gave it (raw and units as JSON)."
+    ),
+    "staging-weather-clean": lambda: render_columns(
+        CLEAN_COLUMNS, "`staging.weather_clean_pYYYYMMDD`: the core.weather_hourly columns plus source_row."
+    ),
+    "model-weather-observation": lambda: render_model(WeatherObservation, OBSERVATION_RULES),
+    "model-weather-row": lambda: render_model(WeatherRow),
 }
 
 

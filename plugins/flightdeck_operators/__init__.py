@@ -8,6 +8,12 @@ from flightdeck_operators.stages import (
     ReferenceSyncOperator,
     ValidateTransformOperator,
 )
+from flightdeck_operators.weather import (
+    WeatherCheckOperator,
+    WeatherExtractOperator,
+    WeatherLoadOperator,
+    WeatherValidateTransformOperator,
+)
 
 __all__ = [
     "ExtractToStagingOperator",
@@ -15,6 +21,10 @@ __all__ = [
     "ReconcileOperator",
     "ReferenceSyncOperator",
     "ValidateTransformOperator",
+    "WeatherCheckOperator",
+    "WeatherExtractOperator",
+    "WeatherLoadOperator",
+    "WeatherValidateTransformOperator",
     "WebhookAlertNotifier",
     "alert_on_failure",
     "alert_on_retry",

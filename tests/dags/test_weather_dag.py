@@ -1,0 +1,64 @@
+"""weather_hourly: one run per New York day, the stages in order, the weather operators."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import CronDataIntervalTimetable
+
+from flightdeck.paths import PROJECT_ROOT
+from flightdeck_operators import (
+    WeatherCheckOperator,
+    WeatherExtractOperator,
+    WeatherLoadOperator,
+    WeatherValidateTransformOperator,
+)
+
+
+def _no_network(*_args: Any, **_kwargs: Any) -> None:
+    raise AssertionError("a DAG file opened a network connection at import time")
+
+
+@pytest.fixture(scope="module")
+def dag() -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", _no_network)
+        patch.setattr(socket, "create_connection", _no_network)
+        bag = DagBag(dag_folder=PROJECT_ROOT / "dags" / "weather_hourly.py")
+    assert bag.import_errors == {}
+    return bag.dags["weather_hourly"]
+
+
+def test_weather_hourly_runs_once_per_new_york_day(dag: Any) -> None:
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert str(dag.timezone) == "America/New_York"
+    assert dag.catchup is False
+    assert dag.start_date == pendulum.datetime(2013, 1, 1, tz="America/New_York")
+    assert "weather" in dag.tags
+
+
+def test_weather_hourly_stages_run_in_order_with_the_weather_operators(dag: Any) -> None:
+    downstream = {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks}
+    assert downstream == {
+        "extract": ["validate_transform"],
+        "validate_transform": ["load"],
+        "load": ["check"],
+        "check": [],
+    }
+    kinds = {task.task_id: type(task) for task in dag.tasks}
+    assert kinds == {
+        "extract": WeatherExtractOperator,
+        "validate_transform": WeatherValidateTransformOperator,
+        "load": WeatherLoadOperator,
+        "check": WeatherCheckOperator,
+    }
+    for task in dag.tasks:
+        assert task.pipeline_name == "weather"
+        assert task.do_xcom_push is False
+        assert task.retries
+        assert task.retry_exponential_backoff
+        assert task.owner == "data-platform"

@@ -1,0 +1,52 @@
+"""weather_hourly through Airflow's own dag.test(), via the `etl` CLI, against the replay server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from flightdeck.cli import main
+from flightdeck.pipeline import Endpoints
+from flightdeck.weather.replay_server import serve_in_background
+from tests.support import scalar, table_checksum
+
+
+@pytest.fixture
+def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    server = serve_in_background(port=0)
+    port = int(server.server_address[1])
+    monkeypatch.setenv("AIRFLOW_CONN_WEATHER_API", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port}))
+    yield port
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_day_then_a_rerun(e2e: Endpoints, replay: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "weather_hourly", "--date", "2013-01-01"]) == 0
+    assert "weather_hourly 2013-01-01: success" in capsys.readouterr().out
+    wh = e2e.warehouse
+    assert scalar(wh, "SELECT count(*) FROM core.weather_hourly") == 67
+    before = table_checksum(wh, "core.weather_hourly", "origin, obs_hour")
+
+    assert main(["run", "weather_hourly", "--date", "2013-01-01"]) == 0
+
+    assert table_checksum(wh, "core.weather_hourly", "origin, obs_hour") == before
+    assert scalar(wh, "SELECT string_agg(status, ',') FROM audit.load_runs WHERE pipeline = 'weather'") == (
+        "success,success"
+    )
+
+
+def test_a_permanent_api_error_fails_the_run_at_once(
+    e2e: Endpoints, replay: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "weather_hourly", "--date", "2014-01-01"]) == 1
+    assert "weather_hourly 2014-01-01: failed" in capsys.readouterr().out
+    status, error = (
+        scalar(e2e.warehouse, "SELECT row(status, error)::text FROM audit.load_runs WHERE pipeline = 'weather'")
+        .strip("()")
+        .split(",", 1)
+    )
+    assert status == "failed"
+    assert "HTTP 400" in error
