@@ -220,7 +220,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
         fact_staging_columns(), "`staging.flights_clean_pYYYYMMDD`: the fact columns (all nullable, no indexes)."
     ),
     "staging-reference": lambda: "\n".join(
-        render_columns(columns, f"`staging.reference_{name}_pYYYYMMDD` (dropped after the upsert):")
+        render_columns(columns, f"`staging.reference_{name}_YYYYMMDD` (dropped after the upsert):")
         for name, columns in REFERENCE_COLUMNS.items()
     ),
     "model-source-flight": lambda: render_model(SourceFlight, SOURCE_RULES),

@@ -147,6 +147,7 @@ def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) 
             valid=None,
             rejected=None,
             loaded=None,
+            duplicates=None,
             error=None,
         )
     return copied

@@ -42,9 +42,15 @@ class _SkipEmptyPartition:
 
     def record_final_failure(self, context: Any) -> None:
         exception = context.get("exception")
-        # The operators' message ends with the failed checks; the query and results before it are noise.
-        failed = str(exception or "").rsplit("The following tests have failed:", 1)[-1]
-        record_failure(self.pipeline_name, context, f"data-quality check failed: {' '.join(failed.split())[:500]}")
+        text = str(exception or "")
+        marker = "The following tests have failed:"
+        if marker in text:
+            # The operators' message ends with the failed checks; the query and results before it are noise.
+            message = f"data-quality check failed: {' '.join(text.rsplit(marker, 1)[-1].split())[:500]}"
+        else:
+            first_line = text.splitlines()[0] if text else "task failed"
+            message = f"{type(exception).__name__ if exception else 'Error'}: {first_line}"
+        record_failure(self.pipeline_name, context, message)
 
     def _partition_is_empty(self, hook: Any) -> bool:
         where = (self.partition_clause or "").removeprefix("WHERE ").strip() or "true"

@@ -53,6 +53,8 @@ class _StageOperator(BaseOperator):
 
     ui_color = "#e8f1fb"
     stage: ClassVar[StageFunction]
+    # The check stage writes its own reasons to the audit row before it raises.
+    records_own_failure: ClassVar[bool] = False
 
     def __init__(self, *, pipeline_name: str, **kwargs: Any) -> None:
         kwargs.setdefault("do_xcom_push", False)
@@ -78,7 +80,7 @@ class _StageOperator(BaseOperator):
             message = f"{type(exc).__name__}: {describe(exc, staging_schema=staging)}"
             transient = is_transient(exc)
             # check records its own reasons; everything else is recorded here.
-            if resolved and not isinstance(exc, ReconciliationError):
+            if resolved and not (self.records_own_failure and isinstance(exc, ReconciliationError)):
                 _record(resolved[2], resolved[1], "retrying" if transient else "failed", message)
             if transient:
                 raise
@@ -91,7 +93,8 @@ class _StageOperator(BaseOperator):
         except Exception:
             return
         exception = context.get("exception")
-        detail = str(exception).splitlines()[0] if exception and str(exception) else "task failed"
+        first_line = str(exception).splitlines()[0] if exception and str(exception) else "task failed"
+        detail = f"{type(exception).__name__}: {first_line}" if exception else first_line
         _record(endpoints, partition, "failed", detail, only_if_status="retrying")
 
 
@@ -139,6 +142,7 @@ class ReconcileOperator(_StageOperator):
     """Fail the run unless extracted = loaded + rejected, keys unique and not null."""
 
     stage = staticmethod(pipeline.check)
+    records_own_failure = True
 
 
 def _sync_reference(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> object:

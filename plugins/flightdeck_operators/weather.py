@@ -71,3 +71,4 @@ class WeatherCheckOperator(_WeatherStageOperator):
     """Fail the run unless extracted = loaded + rejected and the keys are unique and not null."""
 
     stage = staticmethod(_check)
+    records_own_failure = True

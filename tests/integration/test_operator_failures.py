@@ -1,0 +1,63 @@
+"""The operators sort every failure once and leave the run's audit row saying what happened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pendulum
+import pytest
+import yaml
+from airflow.sdk.exceptions import AirflowFailException
+from sqlalchemy.engine import URL
+
+from flightdeck.config import project_config
+from flightdeck.paths import PROJECT_ROOT
+from flightdeck_operators import (
+    ExtractToStagingOperator,
+    PartitionLoadOperator,
+    ReferenceSyncOperator,
+    ValidateTransformOperator,
+)
+from tests.conftest import PgServer
+from tests.support import scalar
+
+CONTEXT = {
+    "data_interval_start": pendulum.datetime(2013, 1, 1, tz="America/New_York"),
+    "data_interval_end": pendulum.datetime(2013, 1, 2, tz="America/New_York"),
+    "dag": SimpleNamespace(dag_id="flights_daily"),
+    "run_id": "scheduled__2013-01-01T05:00:00+00:00",
+}
+
+
+def test_a_load_refused_for_too_many_rejects_fails_at_once_and_says_why(
+    pg_server: PgServer,
+    dirty_source: URL,
+    warehouse_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "config" / "pipelines.yaml").read_text(encoding="utf-8"))
+    config["pipelines"]["flights"]["max_reject_share"] = 0.001
+    strict = tmp_path / "pipelines.yaml"
+    strict.write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.setenv("FLIGHTDECK_CONFIG", str(strict))
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", pg_server.connection_json(warehouse_url))
+    monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_SOURCE", pg_server.connection_json(dirty_source))
+    project_config.cache_clear()
+    try:
+        for operator in (ReferenceSyncOperator, ExtractToStagingOperator, ValidateTransformOperator):
+            operator(task_id="stage", pipeline_name="flights").execute(CONTEXT)
+
+        with pytest.raises(AirflowFailException, match="max_reject_share"):
+            PartitionLoadOperator(task_id="load", pipeline_name="flights").execute(CONTEXT)
+    finally:
+        project_config.cache_clear()
+
+    status, error = (
+        scalar(warehouse_url, "SELECT row(status, error)::text FROM audit.load_runs").strip("()").split(",", 1)
+    )
+    assert status == "failed"
+    assert "ReconciliationError" in error
+    assert "max_reject_share" in error
+    assert scalar(warehouse_url, "SELECT count(*) FROM core.fact_flights") == 0
