@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -445,7 +446,15 @@ def _airflow(args: list[str]) -> int:
     # `airflow standalone` starts its components as `airflow ...` from PATH: use this environment's.
     bin_dir = os.path.dirname(sys.executable)
     os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
-    os.execv(sys.executable, [sys.executable, "-m", "airflow", *args])  # noqa: S606 - replaces this process
+    command = [sys.executable, "-m", "airflow", *args]
+    if args[0] == "standalone" and _start_weather_replay() is not None:
+        # The local weather API lives in this process for as long as Airflow runs.
+        print(f"weather replay on http://{devenv.WEATHER_REPLAY_HOST}:{devenv.WEATHER_REPLAY_PORT}", flush=True)
+        try:
+            return subprocess.run(command, check=False).returncode  # noqa: S603 - fixed argv
+        except KeyboardInterrupt:
+            return 130
+    os.execv(sys.executable, command)  # noqa: S606 - replaces this process
 
 
 if __name__ == "__main__":
