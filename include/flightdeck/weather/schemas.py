@@ -140,7 +140,10 @@ OBSERVATION_RULES = (_whole_hour, _dew_point_not_above_temperature, _gusts_not_b
 
 
 class WeatherRow(BaseModel):
-    """One row of core.weather_hourly, validated after the transform (post_transform). Validate with context={"timezone": ...}."""
+    """One row of core.weather_hourly, validated after the transform (post_transform).
+
+    Validate with context={"timezone": ...}.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
