@@ -22,6 +22,7 @@ from flightdeck_operators import (
     alert_on_failure,
     alert_on_retry,
 )
+from flightdeck_operators.assets import FACT_FLIGHTS
 from flightdeck_operators.quality import quality_check_tasks
 
 PIPELINE = "flights"
@@ -51,7 +52,8 @@ with DAG(
     reference = ReferenceSyncOperator(task_id="sync_reference", pipeline_name=PIPELINE)
     extract = ExtractToStagingOperator(task_id="extract", pipeline_name=PIPELINE)
     transform = ValidateTransformOperator(task_id="validate_transform", pipeline_name=PIPELINE)
-    load = PartitionLoadOperator(task_id="load", pipeline_name=PIPELINE)
+    # Emits the core.fact_flights asset (the day it replaced) for the marts DAG.
+    load = PartitionLoadOperator(task_id="load", pipeline_name=PIPELINE, asset=FACT_FLIGHTS)
     check = ReconcileOperator(task_id="check", pipeline_name=PIPELINE)
 
     # Post-load data-quality checks from config/, then the reconciliation that marks the run a success.

@@ -21,6 +21,7 @@ from flightdeck_operators import (
     alert_on_failure,
     alert_on_retry,
 )
+from flightdeck_operators.assets import WEATHER_HOURLY
 
 default_args = {
     "owner": "data-platform",
@@ -46,7 +47,8 @@ with DAG(
 ) as dag:
     extract = WeatherExtractOperator(task_id="extract")
     transform = WeatherValidateTransformOperator(task_id="validate_transform")
-    load = WeatherLoadOperator(task_id="load")
+    # Emits the core.weather_hourly asset (the day it replaced) for the marts DAG.
+    load = WeatherLoadOperator(task_id="load", asset=WEATHER_HOURLY)
     check = WeatherCheckOperator(task_id="check")
 
     chain(extract, transform, load, check)

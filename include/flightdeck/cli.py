@@ -237,12 +237,15 @@ def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
         _start_weather_replay()
     dag = _load_dag(dag_id)
     zone = _dag_timezone(dag)
+    # DAGs not driven by a time interval (marts, on assets) take their days as run parameters.
+    takes_days = {"start", "end"} <= set(getattr(dag, "params", {}) or {})
     ok = True
     day = start
     while day <= end:
         # A manual run's data interval is the day *before* its logical date (Airflow's rule).
         after = pendulum.datetime(day.year, day.month, day.day, tz=zone).add(days=1)
-        run = dag.test(logical_date=after)
+        conf = {"start": day.isoformat(), "end": day.isoformat()} if takes_days else None
+        run = dag.test(logical_date=after, run_conf=conf)
         state = str(getattr(run, "state", "unknown"))
         print(f"{dag_id} {day.isoformat()}: {state}", flush=True)
         ok = ok and state == "success"
@@ -320,6 +323,9 @@ def _grant(loader: str | None, reader: str | None) -> None:
             from flightdeck.weather.stages import ensure_weather_tables
 
             ensure_weather_tables(warehouse, project.staging_schema)
+        from flightdeck.marts import ensure_marts
+
+        ensure_marts(warehouse)
         with connect(warehouse) as conn:
             grant_loader(conn, loader, project.staging_schema)
         print(f"granted loader privileges on the warehouse to {loader}")

@@ -241,6 +241,8 @@ SECTIONS: dict[str, Callable[[], str]] = {
     ),
     "model-weather-observation": lambda: render_model(WeatherObservation, OBSERVATION_RULES),
     "model-weather-row": lambda: render_model(WeatherRow),
+    # Marts (marts DAG), e.g. `<!-- generated: marts-tables -->`.
+    "marts-tables": lambda: render_tables("marts.sql"),
 }
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from flightdeck.db import schema_exists
+
 Conn = psycopg.Connection[tuple[object, ...]]
 
 CORE_FACTS = ("fact_flights",)
@@ -35,6 +37,12 @@ def grant_loader(conn: Conn, role: str, staging_schema: str) -> None:
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA core GRANT SELECT, INSERT, DELETE ON TABLES TO {}").format(who),
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA core, audit GRANT USAGE ON SEQUENCES TO {}").format(who),
     ]
+    if schema_exists(conn, "marts"):
+        # Marts are rebuilt per day: delete and insert.
+        statements += [
+            sql.SQL("GRANT USAGE ON SCHEMA marts TO {}").format(who),
+            sql.SQL("GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA marts TO {}").format(who),
+        ]
     with conn.cursor() as cur:
         for statement in statements:
             cur.execute(statement)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from flightdeck import pipeline
@@ -48,6 +48,11 @@ def resolve(
     return project, partition, endpoints
 
 
+def partition_extra(partition: Partition) -> dict[str, str]:
+    """What an asset event says about the partition a stage replaced: local days, end exclusive."""
+    return {"partition_start": partition.start.isoformat(), "partition_end": partition.end.isoformat()}
+
+
 class _StageOperator(BaseOperator):
     """Runs one stage of a configured pipeline for the DAG run's data interval."""
 
@@ -56,10 +61,14 @@ class _StageOperator(BaseOperator):
     # The check stage writes its own reasons to the audit row before it raises.
     records_own_failure: ClassVar[bool] = False
 
-    def __init__(self, *, pipeline_name: str, **kwargs: Any) -> None:
+    def __init__(self, *, pipeline_name: str, asset: Asset | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("do_xcom_push", False)
+        if asset is not None:
+            # The table this stage writes: declared as an outlet, its event names the partition replaced.
+            kwargs["outlets"] = [*kwargs.get("outlets", ()), asset]
         super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
         self.pipeline_name = pipeline_name
+        self.outlet_asset = asset
 
     def source_conn_id(self, project: ProjectConfig) -> str:
         return project.pipeline(self.pipeline_name).source.conn_id
@@ -73,6 +82,8 @@ class _StageOperator(BaseOperator):
         try:
             resolved = self.resolve(context)
             type(self).stage(resolved[2], resolved[0], resolved[1])
+            if self.outlet_asset is not None:
+                context["outlet_events"][self.outlet_asset].extra = partition_extra(resolved[1])
         except AirflowFailException:
             raise
         except Exception as exc:

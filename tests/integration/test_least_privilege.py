@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from flightdeck import pipeline
 from flightdeck.config import ProjectConfig
 from flightdeck.db import connect, dispose_engines
+from flightdeck.marts import ensure_marts, rebuild_daily_route_performance
 from flightdeck.pipeline import Endpoints
 from flightdeck.roles import grant_loader, grant_source_reader
 from tests.conftest import PgServer
@@ -53,6 +54,7 @@ def test_the_pipeline_runs_as_least_privilege_roles(
 ) -> None:
     loader, reader = roles
     pipeline.ensure_warehouse(warehouse_url, project.staging_schema)  # the owner applies the DDL once
+    ensure_marts(warehouse_url)
     with connect(warehouse_url) as conn:
         grant_loader(conn, loader, project.staging_schema)
     with connect(dirty_source) as conn:
@@ -64,6 +66,7 @@ def test_the_pipeline_runs_as_least_privilege_roles(
         stage(limited, project, DAY)
 
     assert scalar(warehouse_url, "SELECT status FROM audit.load_runs") == "success"
+    assert rebuild_daily_route_performance(limited.warehouse, [DAY.start], run_id="manual") > 0
     assert scalar(warehouse_url, "SELECT tableowner FROM pg_tables WHERE tablename = 'flights_raw_p20130101'") == loader
 
 

@@ -1,0 +1,76 @@
+"""marts: scheduled on the warehouse assets that flights_daily and weather_hourly emit from their loads."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import Asset, AssetAny
+
+from flightdeck.paths import PROJECT_ROOT
+from flightdeck_operators.assets import DAILY_ROUTE_PERFORMANCE, FACT_FLIGHTS, MART_INPUTS, WEATHER_HOURLY
+from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
+
+
+def _no_network(*_args: Any, **_kwargs: Any) -> None:
+    raise AssertionError("a DAG file opened a network connection at import time")
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", _no_network)
+        patch.setattr(socket, "create_connection", _no_network)
+        bag = DagBag(dag_folder=PROJECT_ROOT / "dags")
+    assert bag.import_errors == {}
+    return dict(bag.dags)
+
+
+def test_the_asset_uris_are_accepted_and_stable() -> None:
+    assert FACT_FLIGHTS.uri == "x-flightdeck://warehouse/core/fact_flights"
+    assert WEATHER_HOURLY.uri == "x-flightdeck://warehouse/core/weather_hourly"
+    assert DAILY_ROUTE_PERFORMANCE.uri == "x-flightdeck://warehouse/marts/daily_route_performance"
+    assert FACT_FLIGHTS.name == "core.fact_flights"
+    assert MART_INPUTS == (FACT_FLIGHTS, WEATHER_HOURLY)
+    # Airflow's normaliser leaves them as they are (a postgres:// URI would need host, port and database).
+    assert Asset(FACT_FLIGHTS.uri).uri == FACT_FLIGHTS.uri
+
+
+def test_marts_runs_when_any_of_the_input_assets_is_updated(dags: dict[str, Any]) -> None:
+    dag = dags["marts"]
+    condition = dag.timetable.asset_condition
+    assert isinstance(condition, AssetAny)
+    assert list(condition.objects) == [FACT_FLIGHTS, WEATHER_HOURLY]
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert "marts" in dag.tags
+    assert set(dag.params.keys()) == {"start", "end"}
+
+
+def test_marts_is_one_thin_task_with_the_project_conventions(dags: dict[str, Any]) -> None:
+    dag = dags["marts"]
+    assert [task.task_id for task in dag.tasks] == ["rebuild_daily_route_performance"]
+    task = dag.tasks[0]
+    assert isinstance(task, RebuildDailyRoutePerformanceOperator)
+    assert task.owner == "data-platform"
+    assert task.retries == 3
+    assert task.retry_exponential_backoff
+    assert task.do_xcom_push is False
+    assert task.on_failure_callback
+    assert task.on_retry_callback
+    assert task.outlets == [DAILY_ROUTE_PERFORMANCE]
+
+
+@pytest.mark.parametrize(("dag_id", "asset"), [("flights_daily", FACT_FLIGHTS), ("weather_hourly", WEATHER_HOURLY)])
+def test_only_the_load_task_of_each_producer_emits_its_asset(dags: dict[str, Any], dag_id: str, asset: Asset) -> None:
+    outlets = {task.task_id: list(task.outlets) for task in dags[dag_id].tasks}
+    assert outlets.pop("load") == [asset]
+    assert all(not found for found in outlets.values()), outlets
+    assert dags[dag_id].get_task("load").outlet_asset == asset
+
+
+def test_every_mart_input_has_a_producer(dags: dict[str, Any]) -> None:
+    produced = {outlet for dag in dags.values() for task in dag.tasks for outlet in task.outlets}
+    assert set(MART_INPUTS) <= produced
