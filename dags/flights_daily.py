@@ -6,8 +6,6 @@ tables in the warehouse, never XCom. Any run, rerun or backfill of a day replace
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
@@ -18,25 +16,12 @@ from flightdeck_operators import (
     ReconcileOperator,
     ReferenceSyncOperator,
     ValidateTransformOperator,
-    WebhookAlertNotifier,
-    alert_on_failure,
-    alert_on_retry,
 )
 from flightdeck_operators.assets import FACT_FLIGHTS
+from flightdeck_operators.defaults import default_args
 from flightdeck_operators.quality import quality_check_tasks
 
 PIPELINE = "flights"
-
-default_args = {
-    "owner": "data-platform",
-    "retries": 3,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-    "execution_timeout": dt.timedelta(minutes=30),
-    "on_failure_callback": [alert_on_failure, WebhookAlertNotifier(kind="failed")],
-    "on_retry_callback": [alert_on_retry, WebhookAlertNotifier(kind="retrying")],
-}
 
 with DAG(
     dag_id="flights_daily",
@@ -45,7 +30,7 @@ with DAG(
     start_date=pendulum.datetime(2013, 1, 1, tz="America/New_York"),
     catchup=False,
     max_active_runs=4,
-    default_args=default_args,
+    default_args=default_args(),
     tags=["flights", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:

@@ -8,26 +8,13 @@ events. To backfill, trigger it by hand with conf {"start": "YYYY-MM-DD", "end":
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pendulum
 from airflow.sdk import DAG, AssetAny, Param
 from airflow.sdk.definitions.param import ParamsDict
 
-from flightdeck_operators import WebhookAlertNotifier, alert_on_failure, alert_on_retry
 from flightdeck_operators.assets import DAILY_ROUTE_PERFORMANCE, MART_INPUTS
+from flightdeck_operators.defaults import default_args
 from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
-
-default_args = {
-    "owner": "data-platform",
-    "retries": 3,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-    "execution_timeout": dt.timedelta(minutes=30),
-    "on_failure_callback": [alert_on_failure, WebhookAlertNotifier(kind="failed")],
-    "on_retry_callback": [alert_on_retry, WebhookAlertNotifier(kind="retrying")],
-}
 
 with DAG(
     dag_id="marts",
@@ -36,7 +23,7 @@ with DAG(
     start_date=pendulum.datetime(2013, 1, 1, tz="America/New_York"),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=default_args(),
     params=ParamsDict(
         {
             "start": Param(None, type=["null", "string"], format="date", description="backfill: first day"),

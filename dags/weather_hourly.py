@@ -7,8 +7,6 @@ staging tables in the warehouse, never XCom. Any run, rerun or backfill of a day
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
@@ -17,22 +15,9 @@ from flightdeck_operators import (
     WeatherExtractOperator,
     WeatherLoadOperator,
     WeatherValidateTransformOperator,
-    WebhookAlertNotifier,
-    alert_on_failure,
-    alert_on_retry,
 )
 from flightdeck_operators.assets import WEATHER_HOURLY
-
-default_args = {
-    "owner": "data-platform",
-    "retries": 3,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-    "execution_timeout": dt.timedelta(minutes=30),
-    "on_failure_callback": [alert_on_failure, WebhookAlertNotifier(kind="failed")],
-    "on_retry_callback": [alert_on_retry, WebhookAlertNotifier(kind="retrying")],
-}
+from flightdeck_operators.defaults import default_args
 
 with DAG(
     dag_id="weather_hourly",
@@ -41,7 +26,7 @@ with DAG(
     start_date=pendulum.datetime(2013, 1, 1, tz="America/New_York"),
     catchup=False,
     max_active_runs=4,
-    default_args=default_args,
+    default_args=default_args(),
     tags=["weather", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:

@@ -7,7 +7,7 @@ stage's staging table (never XCom), records its counts in audit.load_runs and lo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
@@ -253,7 +253,7 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
     with stage_log("load", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
         run = audit.run_row(wh, partition) or {}
         extracted = int(run.get("extracted") or 0)
-        _require_complete_staging(wh, clean, partition, extracted)
+        require_complete_staging(wh, clean, partition, extracted)
         preload = preload_rejections(
             wh,
             clean,
@@ -302,7 +302,9 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
     return inserted
 
 
-def _require_complete_staging(conn: Any, clean: sql.Identifier, partition: Partition, extracted: int) -> None:
+def require_complete_staging(
+    conn: Any, clean: sql.Identifier, partition: Partition, extracted: int, stages: Sequence[str] = EXTRACT_STAGES
+) -> None:
     """Clean staging plus earlier rejections must account for every extracted row.
 
     Staging tables are UNLOGGED: a database crash empties them. Loading then would replace the
@@ -314,7 +316,7 @@ def _require_complete_staging(conn: Any, clean: sql.Identifier, partition: Parti
         cur.execute(
             "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
             "AND stage = ANY(%s) AND replayed_at IS NULL",
-            (partition.pipeline, partition.key, list(EXTRACT_STAGES)),
+            (partition.pipeline, partition.key, list(stages)),
         )
         rejected = int(str((cur.fetchone() or (0,))[0]))
     if staged + rejected != extracted:

@@ -21,13 +21,13 @@ from sqlalchemy.engine import URL
 from flightdeck import audit
 from flightdeck.config import ProjectConfig
 from flightdeck.db import connect, ensure_sql_file, qualified
-from flightdeck.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.errors import ReconciliationError
 from flightdeck.extractors.postgres import create_staging_table
 from flightdeck.loaders.partition import preload_rejections, replace_partition
 from flightdeck.loaders.staging import copy_records, read_chunks
 from flightdeck.logs import stage_log
 from flightdeck.partition import Partition
-from flightdeck.pipeline import check_partition, ensure_warehouse
+from flightdeck.pipeline import check_partition, ensure_warehouse, require_complete_staging
 from flightdeck.validation import Rejection, explain
 from flightdeck.weather.api import ArchiveClient, request_for
 from flightdeck.weather.schemas import WeatherObservation, WeatherRow
@@ -194,7 +194,7 @@ def load(warehouse: URL, project: ProjectConfig, partition: Partition) -> int:
     with stage_log("load", partition.log_context()) as counts, connect(warehouse) as wh:
         run = audit.run_row(wh, partition) or {}
         extracted = int(run.get("extracted") or 0)
-        _require_complete_staging(wh, clean, partition, extracted)
+        require_complete_staging(wh, clean, partition, extracted, EXTRACT_STAGES)
         preload = preload_rejections(
             wh,
             clean,
@@ -240,24 +240,6 @@ def load(warehouse: URL, project: ProjectConfig, partition: Partition) -> int:
             load_s=counts.duration_s,
         )
     return inserted
-
-
-def _require_complete_staging(conn: Any, clean: sql.Identifier, partition: Partition, extracted: int) -> None:
-    """Clean staging plus earlier rejections must account for every extracted hour (UNLOGGED staging)."""
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(clean))
-        staged = int(str((cur.fetchone() or (0,))[0]))
-        cur.execute(
-            "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
-            "AND stage = ANY(%s)",
-            (partition.pipeline, partition.key, list(EXTRACT_STAGES)),
-        )
-        rejected = int(str((cur.fetchone() or (0,))[0]))
-    if staged + rejected != extracted:
-        raise PermanentPipelineError(
-            f"clean staging holds {staged} rows and {rejected} were rejected, but {extracted} were extracted: "
-            "staging is stale or was lost; clear the run from the extract task"
-        )
 
 
 def check(warehouse: URL, project: ProjectConfig, partition: Partition) -> Mapping[str, int]:
