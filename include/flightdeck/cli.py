@@ -465,7 +465,28 @@ def _airflow(args: list[str]) -> int:
             return subprocess.run(command, check=False).returncode  # noqa: S603 - fixed argv
         except KeyboardInterrupt:
             return 130
+    if args[:2] == ["backfill", "create"]:
+        return _run_while_locked(command)
     os.execv(sys.executable, command)  # noqa: S606 - replaces this process
+
+
+def _run_while_locked(command: list[str], attempts: int = 6, pause_s: float = 3.0) -> int:
+    """Run an airflow command that writes the metadata database, retrying while SQLite is locked.
+
+    With the local SQLite metadata database a running scheduler can hold the write lock for a moment;
+    that is transient, so try again rather than fail the user's backfill.
+    """
+    import time
+
+    result = subprocess.run(command, check=False, capture_output=True, text=True)  # noqa: S603 - fixed argv
+    for _ in range(attempts - 1):
+        if result.returncode == 0 or "database is locked" not in result.stderr:
+            break
+        time.sleep(pause_s)
+        result = subprocess.run(command, check=False, capture_output=True, text=True)  # noqa: S603
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.returncode
 
 
 if __name__ == "__main__":

@@ -57,9 +57,15 @@ class Airflow:
             return db.execute(query, params).fetchall()
 
     def cli(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
+        # The local metadata database is SQLite: while the scheduler writes, a CLI write may find it
+        # locked. That is transient; try again as a person would.
+        command = [sys.executable, "-m", "airflow", *args]
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
+        for _ in range(5):
+            if result.returncode == 0 or "database is locked" not in result.stderr:
+                break
+            time.sleep(3)
+            result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
