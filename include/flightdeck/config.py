@@ -12,13 +12,24 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from flightdeck.paths import config_path
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 QualifiedName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")]
 ConnId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
+
+
+def _known_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
 
 
 class ConfigError(ValueError):
@@ -63,19 +74,10 @@ class QualityChecks(_Strict):
 class PipelineConfig(_Strict):
     source: SourceConfig
     target: TargetConfig
-    timezone: str
+    timezone: TimeZoneName
     max_reject_share: float = Field(ge=0.0, le=1.0)
     chunk_rows: int = Field(ge=100, le=5_000_000)
     quality_checks: QualityChecks = Field(default_factory=QualityChecks)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
 
 class ReferenceTable(_Strict):
@@ -128,19 +130,10 @@ class WeatherConfig(_Strict):
     endpoint: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$")
     airports: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], WeatherAirport] = Field(min_length=1)
     hourly: tuple[WeatherVariable, ...] = Field(min_length=1)
-    timezone: str
+    timezone: TimeZoneName
     target: TargetConfig
     max_reject_share: float = Field(ge=0.0, le=1.0)
     retry: WeatherRetryConfig
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @field_validator("hourly")
     @classmethod
