@@ -55,6 +55,41 @@ def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
         cur.execute(statement, params)
 
 
+def record_extracted(conn: Conn, partition: Partition, extracted: int, seconds: float) -> None:
+    """A (re)extract starts the run's counts afresh: later stages' counts and the last error go."""
+    record_run(
+        conn,
+        partition,
+        status="running",
+        extracted=extracted,
+        extract_s=seconds,
+        valid=None,
+        rejected=None,
+        loaded=None,
+        duplicates=None,
+        error=None,
+    )
+
+
+def record_transformed(conn: Conn, partition: Partition, valid: int, rejected: int, seconds: float) -> None:
+    record_run(conn, partition, status="running", error=None, valid=valid, rejected=rejected, transform_s=seconds)
+
+
+def record_loaded(
+    conn: Conn, partition: Partition, loaded: int, rejected: int, duplicates: int, seconds: float
+) -> None:
+    record_run(
+        conn,
+        partition,
+        status="running",
+        error=None,
+        loaded=loaded,
+        rejected=rejected,
+        duplicates=duplicates,
+        load_s=seconds,
+    )
+
+
 def latest_run(conn: Conn, pipeline: str, partition_date: object) -> tuple[str, str] | None:
     """(dag_id, run_id) of the partition's most recent run, if any."""
     with conn.cursor() as cur:

@@ -138,18 +138,7 @@ def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) 
                 raise PermanentPipelineError(f"source had {expected} rows but {copied} were staged")
         counts.records_in = counts.records_out = copied
     with connect(endpoints.warehouse) as wh:
-        audit.record_run(
-            wh,
-            partition,
-            status="running",
-            extracted=copied,
-            extract_s=counts.duration_s,
-            valid=None,
-            rejected=None,
-            loaded=None,
-            duplicates=None,
-            error=None,
-        )
+        audit.record_extracted(wh, partition, copied, counts.duration_s)
     return copied
 
 
@@ -204,15 +193,7 @@ def transform(endpoints: Endpoints, project: ProjectConfig, partition: Partition
         counts.records_out = valid
         counts.rejected = len(all_rejections)
     with connect(endpoints.warehouse) as wh:
-        audit.record_run(
-            wh,
-            partition,
-            status="running",
-            error=None,
-            valid=valid,
-            rejected=len(all_rejections),
-            transform_s=counts.duration_s,
-        )
+        audit.record_transformed(wh, partition, valid, len(all_rejections), counts.duration_s)
     return valid, len(all_rejections)
 
 
@@ -289,16 +270,7 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
         counts.rejected = len(rejections)
         counts.extra["duplicates"] = preload.duplicates
     with connect(endpoints.warehouse) as wh:
-        audit.record_run(
-            wh,
-            partition,
-            status="running",
-            error=None,
-            loaded=inserted,
-            rejected=rejected,
-            duplicates=preload.duplicates,
-            load_s=counts.duration_s,
-        )
+        audit.record_loaded(wh, partition, inserted, rejected, preload.duplicates, counts.duration_s)
     return inserted
 
 

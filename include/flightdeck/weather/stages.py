@@ -113,18 +113,7 @@ def extract(warehouse: URL, project: ProjectConfig, partition: Partition, client
         counts.records_out = copied
         counts.extra.update({"airports": len(cfg.airports), "hours_without_values": empty, "outside_day": outside})
     with connect(warehouse) as wh:
-        audit.record_run(
-            wh,
-            partition,
-            status="running",
-            extracted=copied,
-            extract_s=counts.duration_s,
-            valid=None,
-            rejected=None,
-            loaded=None,
-            duplicates=None,
-            error=None,
-        )
+        audit.record_extracted(wh, partition, copied, counts.duration_s)
     return copied
 
 
@@ -175,15 +164,7 @@ def transform(warehouse: URL, project: ProjectConfig, partition: Partition) -> t
         counts.records_out = valid
         counts.rejected = len(all_rejections)
     with connect(warehouse) as wh:
-        audit.record_run(
-            wh,
-            partition,
-            status="running",
-            error=None,
-            valid=valid,
-            rejected=len(all_rejections),
-            transform_s=counts.duration_s,
-        )
+        audit.record_transformed(wh, partition, valid, len(all_rejections), counts.duration_s)
     return valid, len(all_rejections)
 
 
@@ -229,16 +210,7 @@ def load(warehouse: URL, project: ProjectConfig, partition: Partition) -> int:
         counts.rejected = len(preload.rejections)
         counts.extra["duplicates"] = preload.duplicates
     with connect(warehouse) as wh:
-        audit.record_run(
-            wh,
-            partition,
-            status="running",
-            error=None,
-            loaded=inserted,
-            rejected=rejected,
-            duplicates=preload.duplicates,
-            load_s=counts.duration_s,
-        )
+        audit.record_loaded(wh, partition, inserted, rejected, preload.duplicates, counts.duration_s)
     return inserted
 
 
