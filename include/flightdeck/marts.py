@@ -23,26 +23,26 @@ from flightdeck.logs import stage_log
 
 MART_TABLE = "marts.daily_route_performance"
 LEDGER = "audit.schema_migrations"
-# The mart reads core.fact_flights (warehouse.sql) and core.weather_hourly (weather.sql).
+# The mart reads core.fact_flights (warehouse.sql), whose weather columns come from core.weather_hourly (weather.sql).
 DDL_FILES = ("warehouse.sql", "weather.sql", "marts.sql")
 ON_TIME_MAX_ARR_DELAY_MIN = 15
 # The keys a producer puts in an asset event's extra: local days [start, end), ISO dates.
 EXTRA_START = "partition_start"
 EXTRA_END = "partition_end"
-# One event names one run's partition: a span beyond this is a bug, not a day's load.
-MAX_EVENT_DAYS = 366
 MAX_BACKFILL_DAYS = 3660
+# One event names one run's partition, or the days a reference drop re-pointed (possibly years of
+# facts): a span beyond this is a bug, not a load.
+MAX_EVENT_DAYS = MAX_BACKFILL_DAYS
 
 _MART = sql.Identifier("marts", "daily_route_performance")
 _FACT = sql.Identifier("core", "fact_flights")
-_WEATHER = sql.Identifier("core", "weather_hourly")
 
 _DELETE = sql.SQL("DELETE FROM {mart} WHERE flight_date = ANY(%(days)s)").format(mart=_MART)
 _INSERT = sql.SQL(
     """INSERT INTO {mart} (
     flight_date, origin, dest, carrier, flights, cancelled, completed, on_time_share,
     dep_delay_mean_min, dep_delay_p90_min, arr_delay_mean_min, arr_delay_p90_min,
-    with_weather, temp_mean_f, wind_speed_mean_mph, precip_mean_in, visib_mean_m, run_id
+    with_weather, temp_mean_f, wind_speed_mean_mph, precip_mean_in, visib_mean_m, known_aircraft, run_id
 )
 SELECT
     f.flight_date, f.origin, f.dest, f.carrier,
@@ -55,19 +55,18 @@ SELECT
     percentile_cont(0.9) WITHIN GROUP (ORDER BY f.dep_delay_min),
     avg(f.arr_delay_min)::double precision,
     percentile_cont(0.9) WITHIN GROUP (ORDER BY f.arr_delay_min),
-    count(w.obs_hour),
+    count(f.weather_obs_hour),
     -- numeric averages: exact, so a rebuild of the same rows gives the same values in any plan
-    avg(w.temp_f::numeric)::double precision,
-    avg(w.wind_speed_mph::numeric)::double precision,
-    avg(w.precip_in::numeric)::double precision,
-    avg(w.visib_m::numeric)::double precision,
+    avg(f.weather_temp_f::numeric)::double precision,
+    avg(f.weather_wind_speed_mph::numeric)::double precision,
+    avg(f.weather_precip_in::numeric)::double precision,
+    avg(f.weather_visib_m::numeric)::double precision,
+    count(*) FILTER (WHERE f.aircraft_key <> -1),
     %(run_id)s
 FROM {fact} AS f
-LEFT JOIN {weather} AS w
-    ON w.origin = f.origin AND w.obs_hour = date_trunc('hour', f.sched_dep_ts, 'UTC')
 WHERE f.flight_date = ANY(%(days)s)
 GROUP BY f.flight_date, f.origin, f.dest, f.carrier"""
-).format(mart=_MART, fact=_FACT, weather=_WEATHER)
+).format(mart=_MART, fact=_FACT)
 
 
 @dataclass(frozen=True)
@@ -87,18 +86,22 @@ def affected_days(events: Iterable[TriggerEvent]) -> list[dt.date]:
     """The sorted, distinct local days that the events' partitions cover.
 
     Every event must carry {"partition_start": "YYYY-MM-DD", "partition_end": "YYYY-MM-DD"} (end
-    exclusive) in its extra. One that does not (an event created by hand in the UI or API, a
+    exclusive) in its extra, or both keys null when its producer changed no day (such an event adds
+    no day). One that does not (an event created by hand in the UI or API, a
     producer without the convention) is a permanent error naming the event: guessing would either
     rebuild nothing or everything. Rebuild such days with a manual run and conf {"start", "end"}.
     """
     days: set[dt.date] = set()
     for event in events:
-        start, end = _event_window(event)
+        window = _event_window(event)
+        if window is None:
+            continue
+        start, end = window
         days.update(start + dt.timedelta(days=offset) for offset in range((end - start).days))
     return sorted(days)
 
 
-def _event_window(event: TriggerEvent) -> tuple[dt.date, dt.date]:
+def _event_window(event: TriggerEvent) -> tuple[dt.date, dt.date] | None:
     def fail(problem: str) -> MalformedAssetEvent:
         return MalformedAssetEvent(
             f"asset event of {event.asset} from {event.source}: {problem}; expected extra "
@@ -110,6 +113,8 @@ def _event_window(event: TriggerEvent) -> tuple[dt.date, dt.date]:
     missing = [key for key in (EXTRA_START, EXTRA_END) if key not in extra]
     if missing:
         raise fail(f"extra {dict(extra)!r} has no {' or '.join(missing)}")
+    if extra[EXTRA_START] is None and extra[EXTRA_END] is None:
+        return None  # the producer changed no day (e.g. a reference drop that re-pointed no fact)
     bounds: list[dt.date] = []
     for key in (EXTRA_START, EXTRA_END):
         value = extra[key]

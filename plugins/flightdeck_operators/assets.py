@@ -6,7 +6,8 @@ under the private scheme `x-flightdeck`: Airflow 3 accepts `x-` schemes as they 
 and would change the asset's identity with them. The asset's name is the qualified table name.
 
 Producers attach the partition they replaced to the asset event:
-{"partition_start": "YYYY-MM-DD", "partition_end": "YYYY-MM-DD"}, local days, end exclusive.
+{"partition_start": "YYYY-MM-DD", "partition_end": "YYYY-MM-DD"}, local days, end exclusive; both
+null when the run changed no day (e.g. a reference drop that re-pointed no fact).
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ def warehouse_asset(table: str) -> Asset:
 FACT_FLIGHTS = warehouse_asset("core.fact_flights")
 WEATHER_HOURLY = warehouse_asset("core.weather_hourly")
 DAILY_ROUTE_PERFORMANCE = warehouse_asset("marts.daily_route_performance")
+# The reference dimensions as one asset: the reference_data DAG changes them together, and its event
+# names the days whose facts were re-pointed at new members (null bounds: no fact changed).
+DIMENSIONS = Asset(name="core.dimensions", uri=f"{SCHEME}://{WAREHOUSE}/core/dimensions", group="warehouse")
 
 # What marts.daily_route_performance is built from: an event on any of them reruns the mart for the
-# days it names. A new input (e.g. the reference dimensions) is one more entry here.
-MART_INPUTS: tuple[Asset, ...] = (FACT_FLIGHTS, WEATHER_HOURLY)
+# days it names.
+MART_INPUTS: tuple[Asset, ...] = (FACT_FLIGHTS, WEATHER_HOURLY, DIMENSIONS)

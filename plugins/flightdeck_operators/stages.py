@@ -48,7 +48,7 @@ def resolve(
     return project, partition, endpoints
 
 
-def partition_extra(partition: Partition) -> dict[str, str]:
+def partition_extra(partition: Partition) -> dict[str, str | None]:
     """What an asset event says about the partition a stage replaced: local days, end exclusive."""
     return {"partition_start": partition.start.isoformat(), "partition_end": partition.end.isoformat()}
 
@@ -77,13 +77,17 @@ class _StageOperator(BaseOperator):
         project = project_config()
         return resolve(self.pipeline_name, context, self.source_conn_id(project))
 
+    def asset_extra(self, partition: Partition, result: object) -> dict[str, str | None]:
+        """What the outlet asset's event says: by default, the partition the stage replaced."""
+        return partition_extra(partition)
+
     def execute(self, context: Any) -> None:
         resolved: tuple[ProjectConfig, Partition, Endpoints] | None = None
         try:
             resolved = self.resolve(context)
-            type(self).stage(resolved[2], resolved[0], resolved[1])
+            result = type(self).stage(resolved[2], resolved[0], resolved[1])
             if self.outlet_asset is not None:
-                context["outlet_events"][self.outlet_asset].extra = partition_extra(resolved[1])
+                context["outlet_events"][self.outlet_asset].extra = self.asset_extra(resolved[1], result)
         except AirflowFailException:
             raise
         except Exception as exc:
@@ -154,17 +158,3 @@ class ReconcileOperator(_StageOperator):
 
     stage = staticmethod(pipeline.check)
     records_own_failure = True
-
-
-def _sync_reference(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> object:
-    return pipeline.sync_reference(endpoints, project.reference, project.staging_schema, partition)
-
-
-class ReferenceSyncOperator(_StageOperator):
-    """Upsert the reference dimensions (airports, carriers, aircraft) from the source system."""
-
-    ui_color = "#eef7ea"
-    stage = staticmethod(_sync_reference)
-
-    def source_conn_id(self, project: ProjectConfig) -> str:
-        return project.reference.conn_id

@@ -87,6 +87,15 @@ def preload_rejections(
     return PreloadResult(rejections, [str(row[0]) for row in found], duplicates)
 
 
+@dataclass(frozen=True)
+class Enrichment:
+    """Columns a load adds from other tables: `targets` = `values`, with `joins` on the staging alias s."""
+
+    targets: sql.Composable
+    values: sql.Composable
+    joins: sql.Composable
+
+
 def replace_partition(
     conn: Conn,
     target: sql.Identifier,
@@ -97,9 +106,17 @@ def replace_partition(
     end: dt.date,
     run_id: str,
     exclude_ctids: Sequence[str] = (),
+    enrichment: Enrichment | None = None,
 ) -> tuple[int, int]:
     """Delete the partition's rows and insert the staged ones but `exclude_ctids`; returns (deleted, inserted)."""
     pcol = sql.Identifier(partition_column)
+    staged = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(name)) for name in columns)
+    targets: sql.Composable = column_list(columns)
+    joins: sql.Composable = sql.SQL("")
+    if enrichment is not None:
+        targets = sql.SQL("{}, {}").format(targets, enrichment.targets)
+        staged = sql.SQL("{}, {}").format(staged, enrichment.values)
+        joins = enrichment.joins
     with conn.cursor() as cur:
         cur.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))",
@@ -108,8 +125,8 @@ def replace_partition(
         cur.execute(sql.SQL("DELETE FROM {} WHERE {} >= %s AND {} < %s").format(target, pcol, pcol), (start, end))
         deleted = cur.rowcount
         cur.execute(
-            sql.SQL("INSERT INTO {} ({}, run_id) SELECT {}, %s FROM {} WHERE ctid <> ALL(%s::tid[])").format(
-                target, column_list(columns), column_list(columns), staging
+            sql.SQL("INSERT INTO {} ({}, run_id) SELECT {}, %s FROM {} AS s {} WHERE s.ctid <> ALL(%s::tid[])").format(
+                target, targets, staged, staging, joins
             ),
             (run_id, list(exclude_ctids)),
         )

@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL
 from flightdeck import audit
 from flightdeck.config import ProjectConfig
 from flightdeck.db import connect, ensure_sql_file, qualified
+from flightdeck.enrichment import refresh_fact_weather
 from flightdeck.errors import ReconciliationError
 from flightdeck.extractors.postgres import create_staging_table
 from flightdeck.loaders.partition import preload_rejections, replace_partition
@@ -205,6 +206,8 @@ def load(warehouse: URL, project: ProjectConfig, partition: Partition) -> int:
             partition.run_id,
             preload.excluded_ctids,
         )
+        # Same transaction: the day's flights carry exactly the weather now loaded.
+        counts.extra["flights_refreshed"] = refresh_fact_weather(wh, partition.start, partition.end)
         counts.records_in = inserted + len(preload.rejections) + preload.duplicates
         counts.records_out = inserted
         counts.rejected = len(preload.rejections)
