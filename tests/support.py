@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from flightdeck.config import ProjectConfig
 from flightdeck.db import connect
+from flightdeck.partition import Partition
+from flightdeck.reference import FileLoadResult, load_reference_file, resolve_fact_keys
 
 # Columns that legitimately differ between two loads of the same data.
 VOLATILE = ("run_id", "loaded_at", "updated_at", "rejected_at", "rejected_id", "started_at")
@@ -39,3 +43,16 @@ def table_checksum(url: URL, table: str, order_by: str) -> str:
         )
         row = cur.fetchone()
     return str(row[0]) if row else ""
+
+
+def load_reference(
+    warehouse: URL, project: ProjectConfig, day: dt.date = dt.date(2013, 1, 1), run_id: str = "test"
+) -> dict[str, FileLoadResult]:
+    """What a reference_data run does: every file of the landing folder's drop, then the fact keys."""
+    partition = Partition("reference", day, day + dt.timedelta(days=1), "reference_data", run_id)
+    results = {
+        name: load_reference_file(warehouse, project.reference, project.staging_schema, name, partition)
+        for name in project.reference.files
+    }
+    resolve_fact_keys(warehouse, partition)
+    return results

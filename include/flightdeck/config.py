@@ -6,6 +6,7 @@ Identifiers are validated here so that nothing unexpected ever reaches SQL compo
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,6 +20,7 @@ from flightdeck.paths import PROJECT_ROOT, config_path
 Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 QualifiedName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")]
 ConnId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
+LANDING_DIR_ENV = "FLIGHTDECK_LANDING_DIR"
 
 
 def _known_timezone(value: str) -> str:
@@ -94,7 +96,9 @@ class ReferenceFile(_Strict):
 class ReferenceConfig(_Strict):
     """The reference_data pipeline: CSV file drops in a landing folder upserted into dimensions."""
 
-    # Relative paths are relative to the project root.
+    # The landing folder is the filesystem connection conn_id (conn_type fs, extra {"path": ...}); without
+    # that connection, FLIGHTDECK_LANDING_DIR or landing_dir (relative to the project root).
+    conn_id: ConnId
     landing_dir: Annotated[str, Field(min_length=1)]
     # Local calendar days of the runs (a drop's type-2 versions start on its run's day).
     timezone: TimeZoneName
@@ -102,7 +106,8 @@ class ReferenceConfig(_Strict):
     files: dict[Identifier, ReferenceFile] = Field(min_length=1)
 
     def landing_path(self) -> Path:
-        path = Path(self.landing_dir)
+        """The landing folder when conn_id is not defined: FLIGHTDECK_LANDING_DIR if set, else landing_dir."""
+        path = Path(os.environ.get(LANDING_DIR_ENV) or self.landing_dir)
         return path if path.is_absolute() else PROJECT_ROOT / path
 
     def file(self, name: str) -> ReferenceFile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy.engine import URL
@@ -43,3 +44,14 @@ def with_libpq_extras(url: URL, extras: dict[str, Any]) -> URL:
     query = dict(DEFAULT_QUERY)
     query.update({key: str(value) for key, value in extras.items() if key in LIBPQ_EXTRAS})
     return url.update_query_dict(query)
+
+
+def folder_path(conn_id: str, default: Path) -> Path:
+    """The folder of a filesystem connection (conn_type fs, extra {"path": ...}); `default` if undefined."""
+    from airflow.providers.standard.hooks.filesystem import FSHook  # pyright: ignore[reportMissingTypeStubs]
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Path(str(FSHook(fs_conn_id=conn_id).get_path()))  # pyright: ignore[reportUnknownMemberType]
+    except AirflowNotFoundException:
+        return default

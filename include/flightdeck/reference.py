@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 
 from flightdeck import audit
 from flightdeck.config import ReferenceConfig
+from flightdeck.connections import folder_path
 from flightdeck.db import connect, ensure_sql_file, qualified, schema_exists
 from flightdeck.errors import ReconciliationError
 from flightdeck.extractors.files import CsvDrop, file_checksum, parse_csv, read_file
@@ -90,6 +91,11 @@ class FileLoadResult:
         return self.records - self.rejected
 
 
+def landing_folder(reference: ReferenceConfig) -> Path:
+    """Where the drop lands: the reference connection's folder, else the configured local folder."""
+    return folder_path(reference.conn_id, reference.landing_path())
+
+
 def reference_partition(name: str, partition: Partition) -> Partition:
     """The partition as audited for one file (or step) of the reference pipeline."""
     pipeline = f"{PIPELINE_PREFIX}{name}"
@@ -152,7 +158,7 @@ def load_reference_file(
     spec = reference.file(name)
     model = REFERENCE_MODELS[name]
     ref_partition = reference_partition(name, partition)
-    path: Path = reference.landing_path() / spec.file
+    path: Path = landing_folder(reference) / spec.file
     context = {**ref_partition.log_context(), "file": spec.file}
     started = time.perf_counter()
     with stage_log("reference_file", context) as counts:
@@ -162,7 +168,17 @@ def load_reference_file(
         with connect(warehouse) as wh:
             if last_loaded_checksum(wh, spec.file) == checksum:
                 _record_file(wh, ref_partition, spec.file, checksum, len(data), "skipped")
-                audit.record_run(wh, ref_partition, status="skipped", error=None, extracted=0, loaded=0, rejected=0)
+                audit.record_run(
+                    wh,
+                    ref_partition,
+                    status="skipped",
+                    error=None,
+                    extracted=0,
+                    valid=0,
+                    loaded=0,
+                    rejected=0,
+                    load_s=None,
+                )
                 counts.extra.update({"status": "skipped", "sha256": checksum})
                 return FileLoadResult(name, spec.file, "skipped", checksum)
         drop = parse_csv(spec.file, data, csv_columns(model))

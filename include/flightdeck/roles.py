@@ -25,12 +25,14 @@ def grant_loader(conn: Conn, role: str, staging_schema: str) -> None:
     statements = [
         sql.SQL("GRANT USAGE ON SCHEMA core, audit TO {}").format(who),
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(sql.Identifier(staging_schema), who),
-        # Facts: partition replace is delete + insert; dimensions: upserts.
+        # Facts: partition replace is delete + insert (and key/weather updates); dimensions: upserts.
         sql.SQL("GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA core TO {}").format(who),
         sql.SQL("GRANT UPDATE ON {} TO {}").format(
-            sql.SQL(", ").join(sql.Identifier("core", name) for name in DIMENSIONS), who
+            sql.SQL(", ").join(sql.Identifier("core", name) for name in (*DIMENSIONS, *CORE_FACTS)), who
         ),
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON audit.load_runs, audit.rejected_records TO {}").format(who),
+        # Reference drops: the checksum ledger only grows.
+        sql.SQL("GRANT SELECT, INSERT ON audit.file_loads TO {}").format(who),
         sql.SQL("GRANT SELECT ON audit.schema_migrations TO {}").format(who),
         sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA core, audit TO {}").format(who),
         # Tables a later migration adds get the same rights.

@@ -63,7 +63,7 @@ def test_a_permanent_error_fails_the_run_at_once(e2e: Endpoints, capsys: pytest.
     assert "flights_daily 2013-01-03: failed" in capsys.readouterr().out
     # The on-call channel heard about it once, from the task that failed, with what to fix.
     alerts = [payload for _, payload in webhook.received]
-    assert [(a["event"], a["task_id"]) for a in alerts] == [("task_failed", "sync_reference")]
+    assert [(a["event"], a["task_id"]) for a in alerts] == [("task_failed", "extract")]
     assert "etl seed" in alerts[0]["detail"]
     assert scalar(e2e.warehouse, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-03'") == 0
     # The audit row says the day failed, where, and what to do about it.

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from flightdeck.cli import main
+from flightdeck.config import project_config
+from flightdeck.paths import PROJECT_ROOT
 from flightdeck.pipeline import Endpoints
 from flightdeck.weather.replay_server import serve_in_background
 from tests.support import scalar, table_checksum
@@ -39,14 +43,23 @@ def test_a_day_then_a_rerun(e2e: Endpoints, replay: int, capsys: pytest.CaptureF
 
 
 def test_a_permanent_api_error_fails_the_run_at_once(
-    e2e: Endpoints, replay: int, capsys: pytest.CaptureFixture[str]
+    e2e: Endpoints, replay: int, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert main(["run", "weather_hourly", "--date", "2014-01-01"]) == 1
-    assert "weather_hourly 2014-01-01: failed" in capsys.readouterr().out
+    # Coordinates where the API has no station: a 400 that no retry can fix.
+    config = yaml.safe_load((PROJECT_ROOT / "config" / "pipelines.yaml").read_text(encoding="utf-8"))
+    config["weather"]["airports"]["EWR"] = {"latitude": 10.0, "longitude": 10.0}
+    (tmp_path / "pipelines.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.setenv("FLIGHTDECK_CONFIG", str(tmp_path / "pipelines.yaml"))
+    project_config.cache_clear()
+    try:
+        assert main(["run", "weather_hourly", "--date", "2013-01-01"]) == 1
+    finally:
+        project_config.cache_clear()
+    assert "weather_hourly 2013-01-01: failed" in capsys.readouterr().out
     status, error = (
         scalar(e2e.warehouse, "SELECT row(status, error)::text FROM audit.load_runs WHERE pipeline = 'weather'")
         .strip("()")
         .split(",", 1)
     )
     assert status == "failed"
-    assert "HTTP 400" in error
+    assert "HTTP 400: No weather station at latitude 10" in error

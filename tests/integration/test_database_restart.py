@@ -26,7 +26,7 @@ from flightdeck.pipeline import Endpoints
 from flightdeck.seed import FLIGHT_COLUMNS
 from tests.conftest import PgServer
 from tests.integration.conftest import real_rows
-from tests.support import table_checksum
+from tests.support import load_reference, table_checksum
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
@@ -82,7 +82,7 @@ def restart(private: PrivateServer, mode: str) -> None:
 
 
 def run_all(endpoints: Endpoints, project: ProjectConfig) -> None:
-    pipeline.sync_reference(endpoints, project.reference, project.staging_schema, DAY)
+    load_reference(endpoints.warehouse, project)
     for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
         stage(endpoints, project, DAY)
 

@@ -20,7 +20,7 @@ from flightdeck.marts import ensure_marts, rebuild_daily_route_performance
 from flightdeck.pipeline import Endpoints
 from flightdeck.roles import grant_loader, grant_source_reader
 from tests.conftest import PgServer
-from tests.support import scalar
+from tests.support import load_reference, scalar
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
 
@@ -61,11 +61,11 @@ def test_the_pipeline_runs_as_least_privilege_roles(
         grant_source_reader(conn, reader)
     limited = Endpoints(source=as_role(dirty_source, reader), warehouse=as_role(warehouse_url, loader))
 
-    pipeline.sync_reference(limited, project.reference, project.staging_schema, DAY)
+    load_reference(limited.warehouse, project)
     for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
         stage(limited, project, DAY)
 
-    assert scalar(warehouse_url, "SELECT status FROM audit.load_runs") == "success"
+    assert scalar(warehouse_url, "SELECT status FROM audit.load_runs WHERE pipeline = 'flights'") == "success"
     assert rebuild_daily_route_performance(limited.warehouse, [DAY.start], run_id="manual") > 0
     assert scalar(warehouse_url, "SELECT tableowner FROM pg_tables WHERE tablename = 'flights_raw_p20130101'") == loader
 

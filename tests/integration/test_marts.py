@@ -19,7 +19,7 @@ from flightdeck.weather import stages as weather
 from flightdeck.weather.replay_server import serve_in_background
 from flightdeck_operators.assets import DAILY_ROUTE_PERFORMANCE
 from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
-from tests.support import scalar, table_checksum
+from tests.support import load_reference, scalar, table_checksum
 
 DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 2))
 MART_ORDER = "flight_date, origin, dest, carrier"
@@ -42,7 +42,7 @@ def loaded(
     monkeypatch.setenv("AIRFLOW_CONN_WEATHER_API", json.dumps(connection))
     for day in DAYS:
         flights = pipeline.default_partition("flights", day)
-        pipeline.sync_reference(endpoints, project.reference, project.staging_schema, flights)
+        load_reference(endpoints.warehouse, project)
         for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
             stage(endpoints, project, flights)
         hours = weather.weather_partition(day)

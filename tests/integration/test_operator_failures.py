@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,7 +17,7 @@ from flightdeck.paths import PROJECT_ROOT
 from flightdeck_operators import (
     ExtractToStagingOperator,
     PartitionLoadOperator,
-    ReferenceSyncOperator,
+    ReferenceFileLoadOperator,
     ValidateTransformOperator,
 )
 from tests.conftest import PgServer
@@ -46,7 +47,7 @@ def test_a_load_refused_for_too_many_rejects_fails_at_once_and_says_why(
     monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_SOURCE", pg_server.connection_json(dirty_source))
     project_config.cache_clear()
     try:
-        for operator in (ReferenceSyncOperator, ExtractToStagingOperator, ValidateTransformOperator):
+        for operator in (ExtractToStagingOperator, ValidateTransformOperator):
             operator(task_id="stage", pipeline_name="flights").execute(CONTEXT)
 
         with pytest.raises(AirflowFailException, match="max_reject_share"):
@@ -61,3 +62,26 @@ def test_a_load_refused_for_too_many_rejects_fails_at_once_and_says_why(
     assert "ReconciliationError" in error
     assert "max_reject_share" in error
     assert scalar(warehouse_url, "SELECT count(*) FROM core.fact_flights") == 0
+
+
+def test_a_reference_file_missing_a_column_fails_at_once_naming_it(
+    pg_server: PgServer, warehouse_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "airlines.csv").write_text("carrier\n9E\nAA\n", encoding="utf-8")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", pg_server.connection_json(warehouse_url))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REFERENCE_LANDING", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path)}})
+    )
+    context = {**CONTEXT, "dag": SimpleNamespace(dag_id="reference_data")}
+
+    with pytest.raises(AirflowFailException, match=r"airlines\.csv is missing required column"):
+        ReferenceFileLoadOperator(task_id="load_airlines", file_name="airlines").execute(context)
+
+    # The file's own audit row says what to fix; the dimension holds only its unknown member.
+    pipeline, status, error = scalar(
+        warehouse_url, "SELECT array[pipeline, status, error]::text[] FROM audit.load_runs"
+    )
+    assert (pipeline, status) == ("reference.airlines", "failed")
+    assert "missing required column(s) name" in error
+    assert scalar(warehouse_url, "SELECT count(*) FROM core.dim_carrier") == 1
+    assert scalar(warehouse_url, "SELECT count(*) FROM audit.file_loads") == 0

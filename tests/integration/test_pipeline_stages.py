@@ -15,14 +15,14 @@ from flightdeck.db import connect
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.pipeline import Endpoints
 from tests.integration.conftest import SQL_INJECTION
-from tests.support import scalar, table_checksum
+from tests.support import load_reference, scalar, table_checksum
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
 REAL_ROWS = 842
 
 
 def run_all(endpoints: Endpoints, project: ProjectConfig) -> None:
-    pipeline.sync_reference(endpoints, project.reference, project.staging_schema, DAY)
+    load_reference(endpoints.warehouse, project)
     pipeline.extract(endpoints, project, DAY)
     pipeline.transform(endpoints, project, DAY)
     pipeline.load(endpoints, project, DAY)
@@ -40,7 +40,10 @@ def test_a_clean_day_loads_every_row_and_reconciles(endpoints: Endpoints, projec
     wh = endpoints.warehouse
     assert scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-01'") == REAL_ROWS
     assert scalar(wh, "SELECT count(*) FROM audit.rejected_records") == 0
-    run = scalar(wh, "SELECT row(extracted, valid, rejected, loaded, status)::text FROM audit.load_runs")
+    run = scalar(
+        wh,
+        "SELECT row(extracted, valid, rejected, loaded, status)::text FROM audit.load_runs WHERE pipeline = 'flights'",
+    )
     assert run == f"({REAL_ROWS},{REAL_ROWS},0,{REAL_ROWS},success)"
 
 
@@ -104,9 +107,9 @@ def test_bad_records_are_rejected_with_reasons_and_raw_payload(dirty: Endpoints,
     assert "duplicate natural key with different values" in conflicting_reason
     assert conflicting_raw["tailnum"] == "N1ABC"
     # extracted = loaded + rejected + duplicates removed, and the injected SQL did nothing.
-    assert scalar(wh, "SELECT row(extracted, loaded, rejected, duplicates)::text FROM audit.load_runs") == (
-        f"({REAL_ROWS + 7},{REAL_ROWS + 1},5,1)"
-    )
+    assert scalar(
+        wh, "SELECT row(extracted, loaded, rejected, duplicates)::text FROM audit.load_runs WHERE pipeline = 'flights'"
+    ) == (f"({REAL_ROWS + 7},{REAL_ROWS + 1},5,1)")
     assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == REAL_ROWS + 1
     assert scalar(wh, "SELECT aircraft_key FROM core.fact_flights WHERE tailnum = 'N999ZZ'") == -1
 
@@ -127,7 +130,7 @@ def test_a_partition_above_the_reject_threshold_is_not_loaded(dirty: Endpoints, 
     strict = project.model_copy(
         update={"pipelines": {"flights": project.pipeline("flights").model_copy(update={"max_reject_share": 0.001})}}
     )
-    pipeline.sync_reference(dirty, strict.reference, strict.staging_schema, DAY)
+    load_reference(dirty.warehouse, strict)
     pipeline.extract(dirty, strict, DAY)
     pipeline.transform(dirty, strict, DAY)
 
@@ -162,17 +165,7 @@ def test_check_fails_the_run_when_counts_do_not_reconcile(endpoints: Endpoints, 
     with pytest.raises(ReconciliationError, match=f"extracted {REAL_ROWS} != loaded {REAL_ROWS - 1}"):
         pipeline.check(endpoints, project, DAY)
 
-    assert scalar(endpoints.warehouse, "SELECT status FROM audit.load_runs") == "failed"
-
-
-def test_reference_sync_is_an_idempotent_type_1_upsert(endpoints: Endpoints, project: ProjectConfig) -> None:
-    first = pipeline.sync_reference(endpoints, project.reference, project.staging_schema, DAY)
-    second = pipeline.sync_reference(endpoints, project.reference, project.staging_schema, DAY)
-
-    assert first == {"airports": 1458, "airlines": 16, "planes": 3322}
-    assert second == {"airports": 0, "airlines": 0, "planes": 0}
-    for table in ("dim_airport", "dim_carrier", "dim_aircraft"):
-        assert scalar(endpoints.warehouse, f"SELECT count(*) FROM core.{table} WHERE {table[4:]}_key = -1") == 1
+    assert scalar(endpoints.warehouse, "SELECT status FROM audit.load_runs WHERE pipeline = 'flights'") == "failed"
 
 
 def test_staging_tables_are_keyed_by_partition(

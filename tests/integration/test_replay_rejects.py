@@ -10,9 +10,9 @@ from sqlalchemy.engine import URL
 from flightdeck import pipeline
 from flightdeck.config import ProjectConfig
 from flightdeck.db import connect
-from flightdeck.errors import PermanentPipelineError
+from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.pipeline import Endpoints
-from tests.support import scalar, table_checksum
+from tests.support import load_reference, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)
 PARTITION = pipeline.Partition("flights", DAY, DAY + dt.timedelta(days=1), "flights_daily", "scheduled__2013-01-01")
@@ -22,7 +22,7 @@ KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 @pytest.fixture
 def loaded_dirty_day(dirty_source: URL, warehouse_url: URL, project: ProjectConfig) -> Endpoints:
     endpoints = Endpoints(source=dirty_source, warehouse=warehouse_url)
-    pipeline.sync_reference(endpoints, project.reference, project.staging_schema, PARTITION)
+    load_reference(endpoints.warehouse, project)
     for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
         stage(endpoints, project, PARTITION)
     return endpoints
@@ -51,7 +51,10 @@ def test_a_fixed_record_is_loaded_through_the_normal_path_and_counts_still_recon
     assert scalar(wh, "SELECT air_time_min FROM core.fact_flights WHERE flight = 9003") == 227
     assert scalar(wh, "SELECT count(*) FROM audit.rejected_records WHERE replayed_at IS NOT NULL") == 1
     # The check ran again: extracted = loaded + rejected (standing) + duplicates removed.
-    assert scalar(wh, "SELECT row(status, loaded, rejected)::text FROM audit.load_runs") == f"(success,{before + 1},4)"
+    assert (
+        scalar(wh, "SELECT row(status, loaded, rejected)::text FROM audit.load_runs WHERE pipeline = 'flights'")
+        == f"(success,{before + 1},4)"
+    )
 
 
 def test_replaying_twice_changes_nothing(loaded_dirty_day: Endpoints, project: ProjectConfig) -> None:
@@ -79,3 +82,31 @@ def test_a_day_that_never_ran_cannot_be_replayed(endpoints: Endpoints, project: 
 
     with pytest.raises(PermanentPipelineError, match="run the DAG for that day first"):
         pipeline.replay_rejects(endpoints, project, DAY)
+
+
+def test_a_replay_whose_load_fails_leaves_the_records_rejected_for_the_next_replay(
+    loaded_dirty_day: Endpoints, project: ProjectConfig
+) -> None:
+    wh = loaded_dirty_day.warehouse
+    fix_rejected_air_time(wh)
+    fact = table_checksum(wh, "core.fact_flights", KEY_ORDER)
+    staged = scalar(wh, "SELECT count(*) FROM staging.flights_clean_p20130101")
+    # A threshold the day's standing rejections exceed: the replay's load refuses the partition.
+    strict = project.model_copy(
+        update={"pipelines": {"flights": project.pipeline("flights").model_copy(update={"max_reject_share": 0.0001})}}
+    )
+
+    with pytest.raises(ReconciliationError, match="max_reject_share"):
+        pipeline.replay_rejects(loaded_dirty_day, strict, DAY)
+
+    # Loaded and marked together, or neither: nothing is marked, staged or loaded.
+    assert scalar(wh, "SELECT count(*) FROM audit.rejected_records WHERE replayed_at IS NOT NULL") == 0
+    assert scalar(wh, "SELECT count(*) FROM staging.flights_clean_p20130101") == staged
+    assert table_checksum(wh, "core.fact_flights", KEY_ORDER) == fact
+
+    result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+
+    assert (result.replayed, result.still_rejected) == (1, 3)
+    loaded = scalar(wh, "SELECT loaded FROM audit.load_runs WHERE pipeline = 'flights'")
+    assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == loaded
+    assert scalar(wh, "SELECT status FROM audit.load_runs WHERE pipeline = 'flights'") == "success"

@@ -15,7 +15,7 @@ from flightdeck.config import ProjectConfig
 from flightdeck.db import connect
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.weather import stages
-from flightdeck.weather.api import ArchiveClient
+from flightdeck.weather.api import ArchiveClient, NotYetArchived
 from flightdeck.weather.replay_server import serve_in_background
 from tests.support import scalar, table_checksum
 
@@ -176,13 +176,22 @@ def test_check_fails_when_counts_do_not_reconcile(warehouse_url: URL, project: P
     assert scalar(warehouse_url, "SELECT status FROM audit.load_runs") == "failed"
 
 
-def test_a_day_outside_the_replayed_data_fails_permanently_naming_the_request(
+def test_a_day_after_the_replayed_data_is_not_archived_yet_and_left_to_the_task_s_retries(
+    warehouse_url: URL, project: ProjectConfig, weather_api: int
+) -> None:
+    with pytest.raises(
+        NotYetArchived, match=r"GET http://127\.0\.0\.1:\d+/v1/archive\?.*the archive ends on 2013-12-31"
+    ):
+        stages.extract(warehouse_url, project, stages.weather_partition(dt.date(2014, 1, 1)))
+
+
+def test_a_day_before_the_replayed_data_fails_permanently_naming_the_request(
     warehouse_url: URL, project: ProjectConfig, weather_api: int
 ) -> None:
     with pytest.raises(
         PermanentPipelineError, match=r"GET http://127\.0\.0\.1:\d+/v1/archive\?.*HTTP 400: .*out of allowed"
     ):
-        stages.extract(warehouse_url, project, stages.weather_partition(dt.date(2014, 1, 1)))
+        stages.extract(warehouse_url, project, stages.weather_partition(dt.date(2012, 12, 30)))
 
 
 def test_an_unreachable_api_is_transient(

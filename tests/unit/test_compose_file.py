@@ -30,7 +30,13 @@ def test_airflow_services_mount_the_project_and_can_import_it() -> None:
     for name in (*AIRFLOW_SERVICES, "airflow-init"):
         service = services[name]
         mounts = {volume.split(":")[1] for volume in service["volumes"]}
-        assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include", "/opt/airflow/config"} <= mounts
+        assert {
+            "/opt/airflow/dags",
+            "/opt/airflow/plugins",
+            "/opt/airflow/include",
+            "/opt/airflow/config",
+            "/opt/airflow/landing",
+        } <= mounts
         assert service["environment"]["PYTHONPATH"] == "/opt/airflow/include:/opt/airflow/plugins"
 
 

@@ -44,7 +44,9 @@ def test_the_project_configuration_parses() -> None:
     flights = config.pipeline("flights")
     assert flights.timezone == "America/New_York"
     assert 0.0 <= flights.max_reject_share <= 1.0
-    assert set(config.reference.tables) == {"airports", "airlines", "planes"}
+    assert set(config.reference.files) == {"airports", "airlines", "planes"}
+    assert config.reference.file("planes").history == "type2"
+    assert {config.reference.file(name).history for name in ("airports", "airlines")} == {"type1"}
 
 
 def test_the_configured_columns_exist_in_the_flight_schemas() -> None:
@@ -117,7 +119,10 @@ def test_the_configuration_is_frozen() -> None:
         pytest.param("pipelines.flights.chunk_rows", 10, "pipelines.flights.chunk_rows", id="tiny-chunks"),
         pytest.param("pipelines.flights.timezone", DELETE, "pipelines.flights.timezone: Field required", id="missing"),
         pytest.param("warehouse_conn_id", "ware-house", "warehouse_conn_id", id="bad-conn-id"),
-        pytest.param("reference.tables.airports.key", "FAA", "reference.tables.airports.key", id="reference-key"),
+        pytest.param("reference.files.airports.key", "FAA", "reference.files.airports.key", id="reference-key"),
+        pytest.param("reference.files.planes.history", "type3", "reference.files.planes.history", id="scd-type"),
+        pytest.param("reference.files.planes.file", "../planes.csv", "reference.files.planes.file", id="file-path"),
+        pytest.param("reference.files.planes.file", "planes.txt", "reference.files.planes.file", id="not-csv"),
     ],
 )
 def test_a_bad_value_names_its_key_path(real_data: dict[str, Any], path: str, value: object, expected: str) -> None:
@@ -193,3 +198,21 @@ def test_flightdeck_config_points_the_project_at_another_file(
         assert project_config().staging_schema == "staging_test"
     finally:
         project_config.cache_clear()
+
+
+def test_the_landing_folder_is_relative_to_the_project_unless_overridden(
+    real_data: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    reference = parse_config(yaml.safe_dump(real_data)).reference
+    monkeypatch.delenv("FLIGHTDECK_LANDING_DIR", raising=False)
+    assert reference.landing_path() == PROJECT_ROOT / ".local" / "landing" / "reference"
+
+    monkeypatch.setenv("FLIGHTDECK_LANDING_DIR", str(tmp_path))
+    assert reference.landing_path() == tmp_path
+
+
+def test_an_unknown_reference_file_names_the_known_ones(real_data: dict[str, Any]) -> None:
+    reference = parse_config(yaml.safe_dump(real_data)).reference
+
+    with pytest.raises(ConfigError, match=r"no reference file 'routes' .*\(known: airlines, airports, planes\)"):
+        reference.file("routes")

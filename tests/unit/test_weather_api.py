@@ -12,7 +12,14 @@ import responses
 
 from flightdeck.config import WeatherRetryConfig, project_config
 from flightdeck.errors import PermanentPipelineError, TransientPipelineError, is_transient
-from flightdeck.weather.api import ArchiveClient, ArchiveRequest, redact, request_for, retry_after_seconds
+from flightdeck.weather.api import (
+    ArchiveClient,
+    ArchiveRequest,
+    NotYetArchived,
+    redact,
+    request_for,
+    retry_after_seconds,
+)
 from flightdeck.weather.stages import select_hours, validate_and_transform
 from flightdeck.weather.transform import hour_records, partition_window
 
@@ -194,6 +201,34 @@ def test_a_4xx_fails_at_once_with_the_api_s_reason(client: ArchiveClient, status
         client.fetch(REQUEST)
 
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_day_after_the_archive_s_last_day_is_not_archived_yet_and_retried_later(
+    client: ArchiveClient, sleeps: Sleeps
+) -> None:
+    # Open-Meteo's archive lags a few days behind today; it answers 400 naming its range.
+    reason = "Parameter 'start_date' is out of allowed range from 1940-01-01 to 2012-12-29"
+    responses.get(URL, status=400, json={"error": True, "reason": reason})
+
+    with pytest.raises(
+        NotYetArchived, match=r"archive ends on 2012-12-29, so 2013-01-01 is not archived yet"
+    ) as raised:
+        client.fetch(REQUEST)
+
+    # Not retried within the request (seconds later the archive has not grown): Airflow's retries ask again.
+    assert len(responses.calls) == 1
+    assert sleeps.waits == []
+    assert is_transient(raised.value)
+
+
+@responses.activate
+def test_a_day_before_the_archive_s_first_day_fails_at_once(client: ArchiveClient) -> None:
+    reason = "Parameter 'start_date' is out of allowed range from 2014-01-01 to 2026-11-20"
+    responses.get(URL, status=400, json={"error": True, "reason": reason})
+
+    with pytest.raises(PermanentPipelineError, match="HTTP 400: Parameter 'start_date' is out of allowed range"):
+        client.fetch(REQUEST)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ from flightdeck.errors import PermanentPipelineError
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+# What the csv module says when the data ends inside a quoted field (strict mode).
+_UNCLOSED_QUOTE = "unexpected end of data"
 
 
 class MalformedFileError(PermanentPipelineError):
@@ -85,6 +87,9 @@ def parse_csv(name: str, data: bytes, required: Sequence[str]) -> CsvDrop:
         )
     text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
     lines = _NEWLINE.split(text)
+    # A field may be as long as the file: an unclosed quote must run to the end of the data (and fail
+    # the file) rather than stop at the default 128 KiB limit and silently swallow the lines between.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = _header(name, reader, required)
     records: list[CsvRecord] = []
@@ -98,7 +103,7 @@ def parse_csv(name: str, data: bytes, required: Sequence[str]) -> CsvDrop:
         except StopIteration:
             break
         except csv.Error as exc:
-            if reader.line_num >= len(lines) - 1:
+            if _UNCLOSED_QUOTE in str(exc):
                 # An opening quote never closed swallows every line after it.
                 raise MalformedFileError(
                     f"{name} line {start}: {exc} (a quoted field is never closed) - the rest of the file "
@@ -157,5 +162,6 @@ def _record_problem(fields: Sequence[str], header: Sequence[str]) -> str | None:
 
 
 def _printable(raw: str) -> str:
-    """The line as text, undecodable bytes shown as \\xNN escapes."""
-    return raw.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+    """The line as text, undecodable bytes and NUL shown as \\xNN escapes."""
+    text = raw.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+    return text.replace("\x00", "\\x00")  # jsonb cannot hold NUL

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,26 @@ class TransientFault(TransientPipelineError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NotYetArchived(TransientPipelineError):
+    """The day is after the archive's last day: not an error of the request, the data is not there yet.
+
+    Transient for the task (Airflow's retries, minutes apart, ask again), but not retried within the
+    request: seconds later the archive has not grown.
+    """
+
+
+_ALLOWED_RANGE = re.compile(r"out of allowed range from (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})")
+
+
+def archive_ends_before(reason: str, day: dt.date) -> dt.date | None:
+    """The archive's last day when a 400's reason says the range ends before `day` (Open-Meteo's wording)."""
+    found = _ALLOWED_RANGE.search(reason)
+    if found is None:
+        return None
+    last = dt.date.fromisoformat(found.group(2))
+    return last if day > last else None
 
 
 class HttpRunner(Protocol):
@@ -259,6 +280,12 @@ class ArchiveClient:
             wait = retry_after_seconds(response.headers.get("Retry-After")) if status in (429, 503) else None
             raise TransientFault(f"{where}: HTTP {status}: {_reason(body)}", retry_after=wait)
         if status >= 300:
+            archive_end = archive_ends_before(_reason(body), request.start)
+            if status == 400 and archive_end is not None:
+                raise NotYetArchived(
+                    f"{where}: HTTP 400: {_reason(body)}: the archive ends on {archive_end}, so {request.start} "
+                    "is not archived yet; the task's retries will ask again (the public archive lags a few days)"
+                )
             raise PermanentPipelineError(f"{where}: HTTP {status}: {_reason(body)}")
         try:
             data = json.loads(body, parse_constant=_keep_constant)

@@ -1,0 +1,63 @@
+"""reference_data: one task per configured file of the drop, then the fact-key resolution."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import CronDataIntervalTimetable
+
+from flightdeck.config import ConfigError, project_config
+from flightdeck.paths import PROJECT_ROOT
+from flightdeck_operators.reference import ReferenceFileLoadOperator, ResolveFactKeysOperator
+
+
+def _no_network(*_args: Any, **_kwargs: Any) -> None:
+    raise AssertionError("a DAG file opened a network connection at import time")
+
+
+@pytest.fixture(scope="module")
+def dag() -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", _no_network)
+        patch.setattr(socket, "create_connection", _no_network)
+        bag = DagBag(dag_folder=PROJECT_ROOT / "dags")
+    assert bag.import_errors == {}
+    return bag.dags["reference_data"]
+
+
+def test_each_configured_file_has_its_own_load_task_before_the_key_resolution(dag: Any) -> None:
+    files = list(project_config().reference.files)
+    assert files == ["airlines", "airports", "planes"]
+    downstream = {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks}
+    assert downstream == {
+        "load_airlines": ["resolve_fact_keys"],
+        "load_airports": ["resolve_fact_keys"],
+        "load_planes": ["resolve_fact_keys"],
+        "resolve_fact_keys": [],
+    }
+    for name in files:
+        task = dag.get_task(f"load_{name}")
+        assert isinstance(task, ReferenceFileLoadOperator)
+        assert task.file_name == name
+        # Failures are audited under the file's own pipeline name.
+        assert task.pipeline_name == f"reference.{name}"
+    assert isinstance(dag.get_task("resolve_fact_keys"), ResolveFactKeysOperator)
+
+
+def test_reference_data_runs_one_new_york_day_at_a_time(dag: Any) -> None:
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert str(dag.timezone) == "America/New_York"
+    assert dag.start_date == pendulum.datetime(2013, 1, 1, tz="America/New_York")
+    assert dag.catchup is False
+    # Type-2 history moves forward one drop at a time: never two runs at once.
+    assert dag.max_active_runs == 1
+    assert "reference" in dag.tags
+
+
+def test_an_unknown_file_name_fails_when_the_dag_is_defined() -> None:
+    with pytest.raises(ConfigError, match=r"no reference file 'routes'.*airlines, airports, planes"):
+        ReferenceFileLoadOperator(task_id="load_routes", file_name="routes")
