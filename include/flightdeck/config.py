@@ -91,6 +91,8 @@ class ReferenceFile(_Strict):
     # type1: attributes are overwritten; type2: a changed attribute closes the current version
     # (valid_to) and opens a new one from the drop's day (valid_from).
     history: Literal["type1", "type2"] = "type1"
+    # Schema drift: a header column the model does not read fails the file unless allowed.
+    allow_new_columns: bool = False
 
 
 class ReferenceConfig(_Strict):

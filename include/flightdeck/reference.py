@@ -23,7 +23,7 @@ from flightdeck.config import ReferenceConfig
 from flightdeck.connections import folder_path
 from flightdeck.db import connect, ensure_sql_file, qualified, schema_exists
 from flightdeck.errors import ReconciliationError
-from flightdeck.extractors.files import CsvDrop, file_checksum, parse_csv, read_file
+from flightdeck.extractors.files import CsvDrop, MalformedFileError, file_checksum, parse_csv, read_file
 from flightdeck.loaders.dimensions import MergeResult, merge_type2, upsert_type1
 from flightdeck.logs import stage_log
 from flightdeck.partition import Partition
@@ -182,6 +182,14 @@ def load_reference_file(
                 counts.extra.update({"status": "skipped", "sha256": checksum})
                 return FileLoadResult(name, spec.file, "skipped", checksum)
         drop = parse_csv(spec.file, data, csv_columns(model))
+        unknown = [column for column in drop.header if column not in csv_columns(model)]
+        if unknown:
+            if not spec.allow_new_columns:
+                raise MalformedFileError(
+                    f"{spec.file} has column(s) the pipeline does not read: {', '.join(unknown)}; nothing was "
+                    f"loaded - fix the file, or set reference.files.{name}.allow_new_columns: true to ignore them"
+                )
+            counts.extra["ignored_new_columns"] = unknown
         rows, rejections = drop_rejections(drop, model, spec.key)
         records = len(drop.records) + len(drop.rejections)
         counts.records_in = records

@@ -638,3 +638,22 @@ def test_after_an_aircraft_changes_its_flights_from_the_change_day_use_the_new_v
     ) == [(DAY, old_key, 3), (NEXT_DAY, new_key, 3)]
     assert scalar(wh, MISMATCHED_KEYS) == 0
     assert resolve_fact_keys(wh, run(NEXT_DAY, "again")) == ResolvedKeys(0, None, None)
+
+
+def test_a_column_the_pipeline_does_not_read_fails_the_file_naming_it_unless_allowed(
+    warehouse_url: URL, project: ProjectConfig, landing: Landing
+) -> None:
+    lines = landing.lines("airlines.csv")
+    widened = [lines[0] + b",alliance", *(line + b"," for line in lines[1:])]
+    landing.write("airlines.csv", b"\n".join(widened) + b"\n")
+
+    with pytest.raises(MalformedFileError, match=r"airlines\.csv has column\(s\) the pipeline does not read: alliance"):
+        load(warehouse_url, project, "airlines")
+    assert scalar(warehouse_url, "SELECT count(*) FROM core.dim_carrier") == 1  # the unknown member only
+
+    files = {**project.reference.files}
+    files["airlines"] = files["airlines"].model_copy(update={"allow_new_columns": True})
+    lenient = project.model_copy(update={"reference": project.reference.model_copy(update={"files": files})})
+    result = load(warehouse_url, lenient, "airlines")
+
+    assert (result.status, result.inserted, result.rejected) == ("loaded", REAL_MEMBERS["airlines"], 0)
