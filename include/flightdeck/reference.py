@@ -325,15 +325,20 @@ def resolve_fact_keys(warehouse: URL, partition: Partition) -> ResolvedKeys:
     change carry the version that was current when they loaded. One set-based UPDATE fixes both and
     touches only facts whose keys change, so a rerun changes nothing.
     """
-    context = {**reference_partition("fact_keys", partition).log_context()}
-    with stage_log("resolve_fact_keys", context) as counts, connect(warehouse) as wh:
+    step = reference_partition("fact_keys", partition)
+    started = time.perf_counter()
+    with stage_log("resolve_fact_keys", step.log_context()) as counts, connect(warehouse) as wh:
         with wh.cursor() as cur:
             cur.execute("SELECT to_regclass('core.fact_flights') IS NOT NULL")
             row = cur.fetchone()
-            if not (row and row[0]):
-                return ResolvedKeys(0, None, None)
-            cur.execute(_RESOLVE)
-            days = [day for (day,) in cur.fetchall() if isinstance(day, dt.date)]
+            days: list[dt.date] = []
+            if row and row[0]:
+                cur.execute(_RESOLVE)
+                days = [day for (day,) in cur.fetchall() if isinstance(day, dt.date)]
+        # Same transaction: the audit row says how many facts this run re-pointed (loaded).
+        audit.record_run(
+            wh, step, status="success", error=None, loaded=len(days), load_s=round(time.perf_counter() - started, 3)
+        )
         counts.records_out = len(days)
         first, last = (min(days), max(days)) if days else (None, None)
         counts.extra.update(

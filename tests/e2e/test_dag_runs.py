@@ -75,7 +75,7 @@ def test_a_permanent_error_fails_the_run_at_once(e2e: Endpoints, capsys: pytest.
         .split(",", 1)
     )
     assert status == "failed"
-    assert "missing table" in error
+    assert "source table ops.flights does not exist" in error
     assert "etl seed" in error
 
 
