@@ -14,6 +14,8 @@ import datetime as dt
 import psycopg
 from psycopg import sql
 
+from flightdeck.loaders.partition import partition_lock_key
+
 Conn = psycopg.Connection[tuple[object, ...]]
 
 FACT = sql.Identifier("core", "fact_flights")
@@ -62,6 +64,11 @@ def refresh_fact_weather(conn: Conn, start: dt.date, end: dt.date) -> int:
         current=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in WEATHER_COLUMNS),
     )
     with conn.cursor() as cur:
+        # The flights load of a day holds this lock while it replaces the day: take turns, never deadlock.
+        day = start
+        while day < end:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(FACT.as_string(conn), day),))
+            day += dt.timedelta(days=1)
         cur.execute(statement, {"start": start, "end": end})
         changed = cur.rowcount
     record_without_weather(conn, start, end)

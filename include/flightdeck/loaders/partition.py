@@ -87,6 +87,11 @@ def preload_rejections(
     return PreloadResult(rejections, [str(row[0]) for row in found], duplicates)
 
 
+def partition_lock_key(table: str, day: dt.date) -> str:
+    """The advisory lock of one day of a table: whoever rewrites that day's rows holds it."""
+    return f"flightdeck:{table}:{day.isoformat()}"
+
+
 @dataclass(frozen=True)
 class Enrichment:
     """Columns a load adds from other tables: `targets` = `values`, with `joins` on the staging alias s."""
@@ -118,10 +123,7 @@ def replace_partition(
         staged = sql.SQL("{}, {}").format(staged, enrichment.values)
         joins = enrichment.joins
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))",
-            (f"flightdeck:{target.as_string(conn)}:{start.isoformat()}",),
-        )
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(target.as_string(conn), start),))
         cur.execute(sql.SQL("DELETE FROM {} WHERE {} >= %s AND {} < %s").format(target, pcol, pcol), (start, end))
         deleted = cur.rowcount
         cur.execute(
