@@ -103,3 +103,11 @@ def record_without_weather(conn: Conn, start: dt.date, end: dt.date) -> None:
     ).format(fact=FACT)
     with conn.cursor() as cur:
         cur.execute(statement, {"start": start, "end": end})
+
+
+def weather_enrichment_columns(weather: str) -> dict[str, sql.Composable]:
+    """fact column -> the joined observation's value, for a load that inserts flights."""
+    return {
+        target: sql.SQL("{}.{}").format(sql.Identifier(weather), sql.Identifier(source))
+        for target, source in WEATHER_COLUMNS.items()
+    }

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy.engine import URL
 
 from flightdeck import pipeline
@@ -202,3 +203,52 @@ def test_load_refuses_staging_that_no_longer_matches_the_extract(endpoints: Endp
         pipeline.load(endpoints, project, DAY)
 
     assert table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == before
+
+
+def test_check_counts_key_problems_only_where_no_primary_key_rules_them_out(
+    endpoints: Endpoints, project: ProjectConfig
+) -> None:
+    pipeline.ensure_warehouse(endpoints.warehouse, project.staging_schema)
+    with connect(endpoints.warehouse) as conn:
+        assert pipeline.primary_key_is(conn, "core.fact_flights", ["origin", "carrier", "flight", "sched_dep_ts"])
+        assert not pipeline.primary_key_is(conn, "core.fact_flights", ["origin", "carrier", "flight"])
+        # A target without a primary key: the check must count what the database does not prevent.
+        conn.execute("CREATE TABLE staging.keyless (k text, d date)")
+        conn.execute(
+            "INSERT INTO staging.keyless VALUES ('a', '2013-01-01'), ('a', '2013-01-01'), (NULL, '2013-01-01')"
+        )
+        assert not pipeline.primary_key_is(conn, "staging.keyless", ["k"])
+        window = sql.SQL("{} >= %s AND {} < %s").format(sql.Identifier("d"), sql.Identifier("d"))
+        problems = pipeline.count_key_problems(
+            conn, sql.Identifier("staging", "keyless"), ["k"], window, (dt.date(2013, 1, 1), dt.date(2013, 1, 2))
+        )
+    assert problems == (1, 1)
+
+
+def row_versions(url: URL) -> dict[tuple[Any, ...], str]:
+    """Each fact row's writing transaction (xmin), by natural key: a rewritten row gets a new one."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT origin, carrier, flight, sched_dep_ts, xmin::text FROM core.fact_flights")
+        return {tuple(row[:4]): str(row[4]) for row in cur.fetchall()}
+
+
+def test_a_reload_writes_only_the_rows_that_changed(endpoints: Endpoints, project: ProjectConfig) -> None:
+    run_all(endpoints, project)
+    first = row_versions(endpoints.warehouse)
+    before = table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
+
+    pipeline.load(endpoints, project, DAY)  # unchanged staging: nothing to write
+    assert row_versions(endpoints.warehouse) == first
+    assert table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == before
+
+    with connect(endpoints.warehouse) as conn:
+        conn.execute(
+            "UPDATE staging.flights_clean_p20130101 SET dep_delay_min = dep_delay_min + 1 "
+            "WHERE source_flight_id = (SELECT min(source_flight_id) FROM staging.flights_clean_p20130101)"
+        )
+    assert pipeline.load(endpoints, project, DAY) == REAL_ROWS
+
+    after = row_versions(endpoints.warehouse)
+    assert len(after) == REAL_ROWS
+    assert sum(after[key] != first[key] for key in first) == 1
+    pipeline.check(endpoints, project, DAY)

@@ -195,17 +195,18 @@ def load(warehouse: URL, project: ProjectConfig, partition: Partition) -> int:
                 f"configured max_reject_share {cfg.max_reject_share:.1%}: the partition was not loaded; "
                 "see audit.rejected_records for the reasons"
             )
-        _, inserted = replace_partition(
+        inserted = replace_partition(
             wh,
             qualified(cfg.target.table),
             clean,
             ROW_COLUMNS,
+            cfg.target.key,
             cfg.target.partition_column,
             partition.start,
             partition.end,
             partition.run_id,
             preload.excluded_ctids,
-        )
+        ).rows
         # Same transaction: the day's flights carry exactly the weather now loaded.
         counts.extra["flights_refreshed"] = refresh_fact_weather(wh, partition.start, partition.end)
         counts.records_in = inserted + len(preload.rejections) + preload.duplicates
