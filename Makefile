@@ -7,7 +7,7 @@ DAG ?= flights_daily
 START ?=
 END ?=
 
-.PHONY: demo test lint typecheck unit airflow backfill seed status docs lock clean
+.PHONY: demo test lint typecheck unit airflow backfill seed status docs lock clean bench bench-smoke
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -51,6 +51,16 @@ backfill: $(STAMP)
 # documentation/data-schemas.md is generated from the Pydantic models and the DDL.
 docs: $(STAMP)
 	$(BIN)/etl docs
+
+# The partition benchmark (long: minutes per size): bench/results.json and documentation/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/etl seed
+	$(BIN)/etl bench --sizes 100000,1000000,5000000 --repeats 3
+
+# The same at a tiny size with one repeat, written to a temporary directory: proves it works.
+bench-smoke: $(STAMP)
+	$(BIN)/etl seed
+	out=$$(mktemp -d) && $(BIN)/etl bench --sizes 2000 --repeats 1 --output $$out/results.json --doc $$out/benchmarks.md
 
 lock: $(STAMP)
 	{ echo "# Exact lock of every package (direct ones are in requirements.in). Regenerate: make lock"; \

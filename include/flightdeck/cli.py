@@ -115,6 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("docs", help="regenerate documentation/data-schemas.md from the models and the DDL")
     docs.add_argument("--check", action="store_true", help="fail if the committed file is stale; write nothing")
 
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark a flights partition end to end against COPY, to_sql and insert_rows (minutes)",
+    )
+    bench.add_argument("--sizes", default="100000,1000000,5000000", help="partition sizes, comma-separated")
+    bench.add_argument("--repeats", type=_positive, default=3, help="runs per method and size (default 3)")
+    bench.add_argument("--output", default="bench/results.json", help="results JSON (default bench/results.json)")
+    bench.add_argument(
+        "--doc", default="documentation/benchmarks.md", help="markdown file whose results section to rewrite"
+    )
+    bench.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="instead, profile one pipeline run of the first size with cProfile into FILE and print the top",
+    )
+
     airflow = commands.add_parser(
         "airflow",
         help="any airflow command with this project's home and connections (e.g. `etl airflow standalone`)",
@@ -159,6 +175,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if command == "docs":
         return _docs(check=bool(args.check))
+    if command == "bench":
+        _prepare(migrate=False)
+        return _bench(args)
     if command == "seed":
         _prepare(migrate=False)
         _seed(force=bool(args.force))
@@ -365,6 +384,38 @@ def _docs(check: bool) -> int:
         return 0
     OUTPUT.write_text(rendered, encoding="utf-8")
     print(f"wrote {OUTPUT}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from flightdeck.bench.runner import BenchOptions, parse_sizes, profile_pipeline, run_benchmark
+    from flightdeck.config import project_config
+    from flightdeck.paths import PROJECT_ROOT
+    from flightdeck.pipeline import Endpoints
+
+    try:
+        sizes = parse_sizes(str(args.sizes))
+    except ValueError as exc:
+        raise CommandError(f"--sizes: {exc}") from None
+    project = project_config()
+    endpoints = Endpoints(
+        source=_url(project.pipeline("flights").source.conn_id), warehouse=_url(project.warehouse_conn_id)
+    )
+    if args.profile:
+        profile_pipeline(endpoints, project, sizes[0], Path(str(args.profile)))
+        return 0
+    output, doc = str(args.output), str(args.doc)
+    command = f"etl bench --sizes {','.join(map(str, sizes))} --repeats {args.repeats} --output {output} --doc {doc}"
+    options = BenchOptions(
+        sizes=sizes,
+        repeats=int(args.repeats),
+        output=PROJECT_ROOT / output,  # an absolute path stays as it is
+        doc=PROJECT_ROOT / doc,
+        command=command,
+    )
+    run_benchmark(endpoints, project, options)
     return 0
 
 

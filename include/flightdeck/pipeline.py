@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL
 from flightdeck import audit
 from flightdeck.config import PipelineConfig, ProjectConfig, TargetConfig
 from flightdeck.db import connect, ensure_sql_file, qualified, schema_exists, table_exists
-from flightdeck.enrichment import count_without_weather, weather_join, weather_targets, weather_values
+from flightdeck.enrichment import count_without_weather, weather_enrichment_columns, weather_join
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.extractors.drift import check_source_schema
 from flightdeck.extractors.postgres import column_list, copy_query, count_rows, create_staging_table
@@ -29,6 +29,7 @@ from flightdeck.logs import stage_log
 from flightdeck.partition import Partition
 from flightdeck.schemas.flights import FactFlight, SourceFlight
 from flightdeck.transformers.flights import ReferenceLookup, to_fact, zone
+from flightdeck.transformers.flights_sql import POST_EXTRACT, POST_TRANSFORM, SqlTransform, require_staging_columns
 from flightdeck.validation import Rejection, explain, validate_records
 
 # The source columns the pipeline reads, with the types it reads them as (explicit casts make a
@@ -176,23 +177,133 @@ def validate_and_transform(
     return facts, rejections
 
 
+# Scratch table of the raw rows the SQL checks reject, by ctid; dropped when the transform commits.
+_REJECTS_TABLE = sql.Identifier("pg_temp", "flights_transform_rejects")
+
+
+def _require_one_aircraft_version(conn: Any) -> None:
+    """Fail unless each tail number has at most one aircraft version per day (the join needs one)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT a.tailnum, a.valid_from, a.valid_to, b.valid_from, b.valid_to FROM {aircraft} a "
+                "JOIN {aircraft} b ON b.tailnum = a.tailnum AND b.aircraft_key > a.aircraft_key "
+                "AND b.valid_from < a.valid_to AND a.valid_from < b.valid_to "
+                "WHERE a.aircraft_key >= 0 AND b.aircraft_key >= 0 LIMIT 1"
+            ).format(aircraft=qualified("core.dim_aircraft"))
+        )
+        overlap = cur.fetchone()
+    if overlap is not None:
+        raise PermanentPipelineError(
+            f"core.dim_aircraft has overlapping versions of tailnum {overlap[0]} ([{overlap[1]}, {overlap[2]}) and "
+            f"[{overlap[3]}, {overlap[4]})): a flight must find one version; fix the dimension's history"
+        )
+
+
+def _disagreement(row: Mapping[str, Any], ctid: object, what: str, detail: str) -> PermanentPipelineError:
+    return PermanentPipelineError(
+        f"the SQL checks and the Pydantic models disagree on flight_id {row.get('flight_id')} (raw staging row "
+        f"{ctid}): {what} ({detail}); a rule's SQL counterpart in schemas/flights.py or schemas/types.py is wrong: "
+        "fix it instead of loading this partition"
+    )
+
+
+def _failed_checks(conn: Any, query: sql.Composed, params: Mapping[str, object], ctid: object) -> str:
+    with conn.cursor() as cur:
+        cur.execute(query, {**params, "raw_ctid": ctid})
+        found = cur.fetchone()
+    return "failed SQL checks: " + (", ".join(found[0]) if found and found[0] else "none")
+
+
+def _explain_rejects(conn: Any, plan: SqlTransform, chunk_rows: int) -> list[Rejection]:
+    """The models' own reasons for the rows the SQL checks rejected, read chunk by chunk.
+
+    Each row is validated again by Pydantic, which writes the rejection (field and reason). A row the
+    models accept after all, or a row the source checks passed that SourceFlight rejects, means the
+    SQL and the models disagree: the stage fails, naming the row, rather than choose between them.
+    """
+    params = plan.params()
+    rejections: list[Rejection] = []
+    refs_by_day: dict[dt.date, ReferenceLookup] = {}
+    for stage in (POST_EXTRACT, POST_TRANSFORM):
+        query = sql.SQL(
+            "SELECT r.ctid, r.* FROM {} r JOIN {} j ON j.raw_ctid = r.ctid WHERE j.stage = %s "
+            "ORDER BY r.flight_id, r.ctid"
+        ).format(plan.raw, plan.rejects)
+        for chunk in read_chunks(conn, query, [stage], chunk_rows):
+            for row in chunk:
+                ctid = row.pop("ctid")
+                if stage == POST_EXTRACT:
+                    accepted, rejected = validate_records([row], SourceFlight, stage, {"timezone": plan.timezone})
+                    if accepted:
+                        failed = _failed_checks(conn, plan.failed_source_checks(), params, ctid)
+                        raise _disagreement(row, ctid, "SourceFlight accepts a row the SQL checks reject", failed)
+                else:
+                    day = dt.date(int(row["year"]), int(row["month"]), int(row["day"]))
+                    refs = refs_by_day.get(day) or refs_by_day.setdefault(day, reference_lookup(conn, day))
+                    facts, rejected = validate_and_transform([row], refs, plan.timezone)
+                    if facts:
+                        failed = _failed_checks(conn, plan.failed_fact_checks(), params, ctid)
+                        raise _disagreement(row, ctid, "FactFlight accepts a fact the SQL checks reject", failed)
+                    if rejected[0].stage != stage:
+                        raise _disagreement(
+                            row, ctid, "SourceFlight rejects a row the SQL checks accept", rejected[0].reason
+                        )
+                rejections.extend(rejected)
+    return rejections
+
+
+def _transform_in_warehouse(conn: Any, plan: SqlTransform, chunk_rows: int) -> tuple[int, list[Rejection]]:
+    """Run the set-based transform of one partition; returns (rows in clean staging, rejections).
+
+    PostgreSQL checks and transforms every row; only the rejected rows come back to Python (to be
+    explained by the models). The facts FactFlight rejects are rare (none in 2013): they are found by
+    a second pass only when clean staging is short of the rows that passed the source checks.
+    """
+    _require_one_aircraft_version(conn)
+    params = plan.params()
+    with conn.cursor() as cur:
+        # Compiling these wide expressions costs more than JIT saves at any partition size.
+        cur.execute("SET LOCAL jit = off")
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(plan.raw))
+        total = int(str((cur.fetchone() or (0,))[0]))
+        cur.execute(plan.reject_sources(), params)
+        source_rejects = cur.rowcount
+        cur.execute(plan.insert_facts(), params)
+        valid = cur.rowcount
+        fact_rejects = 0
+        if valid < total - source_rejects:
+            cur.execute(plan.reject_facts(), params)
+            fact_rejects = cur.rowcount
+    if valid + source_rejects + fact_rejects != total:
+        raise PermanentPipelineError(
+            f"the SQL transform accounts for {valid} clean and {source_rejects + fact_rejects} rejected rows "
+            f"of {total} raw rows"
+        )
+    rejections = _explain_rejects(conn, plan, chunk_rows)
+    if len(rejections) != source_rejects + fact_rejects:
+        raise PermanentPipelineError(
+            f"{source_rejects + fact_rejects} rows were rejected but {len(rejections)} explained"
+        )
+    return valid, rejections
+
+
 def transform(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> tuple[int, int]:
-    """Validate raw staging, transform it into clean staging; returns (valid, rejected)."""
+    """Validate raw staging, transform it into clean staging; returns (valid, rejected).
+
+    Set-based, inside the warehouse (transformers/flights_sql.py): the same rows as
+    validate_and_transform, at PostgreSQL's speed; only rejected rows pass through Python.
+    """
     cfg = project.pipeline(partition.pipeline)
     raw = partition.staging_table(project.staging_schema, "raw")
     clean = partition.staging_table(project.staging_schema, "clean")
+    require_staging_columns(dict(SOURCE_COLUMNS), dict(fact_staging_columns()))
+    plan = SqlTransform(raw=raw, clean=clean, rejects=_REJECTS_TABLE, fact_columns=FACT_COLUMNS, timezone=cfg.timezone)
     with stage_log("transform", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
-        refs = reference_lookup(wh)
         create_staging_table(wh, clean, fact_staging_columns())
-        all_rejections: list[Rejection] = []
-        valid = 0
-        query = sql.SQL("SELECT * FROM {} ORDER BY flight_id").format(raw)
-        for chunk in read_chunks(wh, query, [], cfg.chunk_rows):
-            counts.records_in += len(chunk)
-            facts, rejections = validate_and_transform(chunk, refs, cfg.timezone)
-            valid += copy_records(wh, clean, FACT_COLUMNS, facts)
-            all_rejections.extend(rejections)
+        valid, all_rejections = _transform_in_warehouse(wh, plan, cfg.chunk_rows)
         audit.replace_rejections(wh, partition, EXTRACT_STAGES, all_rejections)
+        counts.records_in = valid + len(all_rejections)
         counts.records_out = valid
         counts.rejected = len(all_rejections)
     with connect(endpoints.warehouse) as wh:
@@ -230,11 +341,27 @@ def fact_staging_columns() -> tuple[tuple[str, LiteralString], ...]:
     return tuple((name, types[name]) for name in FACT_COLUMNS)
 
 
-def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> int:
-    """Pre-load checks, then replace the partition in one transaction; returns rows loaded."""
+@dataclass(frozen=True)
+class ReplayBatch:
+    """Rejected records that pass now: their fact rows and the rejections they came from."""
+
+    facts: list[dict[str, Any]]
+    rejected_ids: list[int]
+    replay_id: str
+
+
+def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition, replay: ReplayBatch | None = None) -> int:
+    """Pre-load checks, then replace the partition in one transaction; returns rows loaded.
+
+    With a replay batch, its facts join clean staging and its rejections are marked replayed in that
+    same transaction: they are loaded and marked together, or (when the load fails) neither.
+    """
     cfg = project.pipeline(partition.pipeline)
     clean = partition.staging_table(project.staging_schema, "clean")
     with stage_log("load", partition.log_context()) as counts, connect(endpoints.warehouse) as wh:
+        if replay is not None:
+            copy_records(wh, clean, FACT_COLUMNS, replay.facts)
+            audit.mark_replayed(wh, replay.rejected_ids, replay.replay_id)
         run = audit.run_row(wh, partition) or {}
         extracted = int(run.get("extracted") or 0)
         require_complete_staging(wh, clean, partition, extracted)
@@ -257,18 +384,20 @@ def load(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> 
                 f"configured max_reject_share {cfg.max_reject_share:.1%}: the partition was not loaded; "
                 "see audit.rejected_records for the reasons"
             )
-        _, inserted = replace_partition(
+        replaced = replace_partition(
             wh,
             qualified(cfg.target.table),
             clean,
             FACT_COLUMNS,
+            cfg.target.key,
             cfg.target.partition_column,
             partition.start,
             partition.end,
             partition.run_id,
             preload.excluded_ctids,
-            enrichment=Enrichment(weather_targets(), weather_values("w"), weather_join("s", "w")),
+            enrichment=Enrichment(weather_enrichment_columns("w"), weather_join("s", "w")),
         )
+        inserted = replaced.rows
         without_weather = count_without_weather(wh, partition.start, partition.end)
         counts.records_in = inserted + len(rejections) + preload.duplicates
         counts.records_out = inserted
@@ -310,11 +439,43 @@ def check(endpoints: Endpoints, project: ProjectConfig, partition: Partition) ->
     return check_partition(endpoints.warehouse, project.pipeline(partition.pipeline).target, partition)
 
 
+def primary_key_is(conn: Any, table: str, key: Sequence[str]) -> bool:
+    """Whether the table's primary key is exactly these columns (so they are unique and not null)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_constraint c "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+            "WHERE c.conrelid = to_regclass(%s) AND c.contype = 'p'",
+            (table,),
+        )
+        row = cur.fetchone()
+    return bool(row and row[0] and sorted(str(name) for name in row[0]) == sorted(key))
+
+
+def count_key_problems(
+    conn: Any, target: sql.Identifier, key: Sequence[str], in_partition: sql.Composed, window: tuple[object, ...]
+) -> tuple[int, int]:
+    """(keys occurring more than once, rows with a null key column) in the partition."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d").format(
+                target, in_partition, column_list(key)
+            ),
+            window,
+        )
+        duplicates = int(str((cur.fetchone() or (0,))[0]))
+        null_keys = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in key)
+        cur.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE ({}) AND ({})").format(target, in_partition, null_keys), window
+        )
+        nulls = int(str((cur.fetchone() or (0,))[0]))
+    return duplicates, nulls
+
+
 def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partition) -> Mapping[str, int]:
     """check for any pipeline's target table: extracted = loaded + rejected, keys unique and not null."""
     target = qualified(target_cfg.table)
     pcol = sql.Identifier(target_cfg.partition_column)
-    keys = column_list(target_cfg.key)
     in_partition = sql.SQL("{} >= %s AND {} < %s").format(pcol, pcol)
     window = (partition.start, partition.end)
     with stage_log("check", partition.log_context()) as counts, connect(warehouse) as wh:
@@ -322,22 +483,15 @@ def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partiti
         extracted = int(run.get("extracted") or 0)
         removed = int(run.get("duplicates") or 0)
         rejected = audit.count_rejections(wh, partition)
+        enforced = primary_key_is(wh, target_cfg.table, target_cfg.key)
         with wh.cursor() as cur:
             cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(target, in_partition), window)
             loaded = int(str((cur.fetchone() or (0,))[0]))
-            cur.execute(
-                sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d").format(
-                    target, in_partition, keys
-                ),
-                window,
-            )
-            duplicates = int(str((cur.fetchone() or (0,))[0]))
-            null_keys = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in target_cfg.key)
-            cur.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE ({}) AND ({})").format(target, in_partition, null_keys),
-                window,
-            )
-            nulls = int(str((cur.fetchone() or (0,))[0]))
+        duplicates = nulls = 0
+        # The table's primary key already guarantees unique, non-null keys: counting them again costs a
+        # full aggregate of the partition and can only find 0. Without that constraint, count.
+        if not enforced:
+            duplicates, nulls = count_key_problems(wh, target, target_cfg.key, in_partition, window)
         result = {
             "extracted": extracted,
             "loaded": loaded,
@@ -380,9 +534,10 @@ class ReplayResult:
 def replay_rejects(endpoints: Endpoints, project: ProjectConfig, day: dt.date) -> ReplayResult:
     """Dead-letter replay: re-validate a partition's rejected records and load those that now pass.
 
-    For rules or rejected payloads fixed since the run. Passing records join the partition's clean
-    staging table and are marked replayed; then the normal load and check run for the partition's
-    latest run. Running it again finds nothing new to replay and changes nothing.
+    For rules or rejected payloads fixed since the run. Passing records go through the normal load of
+    the partition's latest run, which adds them to clean staging and marks them replayed in its own
+    transaction (so a failed load leaves them rejected, ready for the next replay); then the check
+    runs. Running it again finds nothing new to replay and changes nothing.
     """
     cfg = project.pipeline("flights")
     clean_name = default_partition("flights", day).staging_table(project.staging_schema, "clean")
@@ -401,12 +556,11 @@ def replay_rejects(endpoints: Endpoints, project: ProjectConfig, day: dt.date) -
             refs = reference_lookup(wh, day)
             facts, still = validate_and_transform([raw for _, raw in pending], refs, cfg.timezone)
             passed = [ids_by_flight[int(fact["source_flight_id"])] for fact in facts]
-            copy_records(wh, clean_name, FACT_COLUMNS, facts)
-            audit.mark_replayed(wh, passed, f"replay__{dt.datetime.now(dt.UTC).isoformat()}")
         counts.records_out = len(passed)
         counts.rejected = len(still)
     if passed:
-        load(endpoints, project, partition)
+        replay_id = f"replay__{dt.datetime.now(dt.UTC).isoformat()}"
+        load(endpoints, project, partition, ReplayBatch(facts, passed, replay_id))
         check(endpoints, project, partition)
     return ReplayResult(replayed=len(passed), still_rejected=len(still))
 

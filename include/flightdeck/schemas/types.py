@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, LiteralString, TypeVar
 
 from pydantic import AfterValidator, Field
 
+_Checked = TypeVar("_Checked", bound=Callable[..., object])
 
+
+@dataclass(frozen=True)
+class SqlCounterpart:
+    """The SQL boolean expression that holds exactly where a validator or cross-field rule passes.
+
+    `{name}` placeholders stand for the record's columns (`{value}`: a field validator's own column),
+    `%(name)s` placeholders for bind parameters: the constants given here and the validation context
+    (e.g. timezone). flightdeck.schemas.flight_checks assembles them into whole-column checks.
+    """
+
+    template: LiteralString
+    params: Mapping[str, object] = field(default_factory=dict[str, object])
+
+
+# Validator or rule -> its SQL counterpart. Registering returns the function unchanged.
+SQL_COUNTERPARTS: dict[Callable[..., object], SqlCounterpart] = {}
+
+
+def sql_counterpart(template: LiteralString, **params: object) -> Callable[[_Checked], _Checked]:
+    """Register the SQL expression that mirrors the decorated validator or rule (see SqlCounterpart)."""
+
+    def register(function: _Checked) -> _Checked:
+        SQL_COUNTERPARTS[function] = SqlCounterpart(template, params)
+        return function
+
+    return register
+
+
+# SQL's mod() truncates where Python's divmod floors: for negative values the minutes are mod() + 100.
+@sql_counterpart("{value} <= 2400 AND (mod({value}, 100) BETWEEN 0 AND 59 OR mod({value}, 100) <= -41)")
 def _valid_hhmm(value: int) -> int:
     hours, minutes = divmod(value, 100)
     if minutes > 59 or hours > 24 or (hours == 24 and minutes != 0):
