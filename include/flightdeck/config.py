@@ -80,6 +80,9 @@ class PipelineConfig(_Strict):
     max_reject_share: float = Field(ge=0.0, le=1.0)
     chunk_rows: int = Field(ge=100, le=5_000_000)
     quality_checks: QualityChecks = Field(default_factory=QualityChecks)
+    # A source day with no rows at all: not delivered yet (False: the extract fails as transient and
+    # Airflow retries it, the loaded day untouched) or a day that really is empty (True: load it empty).
+    allow_empty_partitions: bool = False
 
 
 class ReferenceFile(_Strict):

@@ -17,6 +17,10 @@ class TransientPipelineError(PipelineError):
     """Worth retrying: the same call may succeed later (network, locks, restarts)."""
 
 
+class SourceNotReadyError(TransientPipelineError):
+    """The source has nothing for the partition yet: retry later rather than load an empty day."""
+
+
 class PermanentPipelineError(PipelineError):
     """Retrying cannot help; the message says what to fix."""
 

@@ -19,7 +19,7 @@ from flightdeck import audit
 from flightdeck.config import PipelineConfig, ProjectConfig, TargetConfig
 from flightdeck.db import connect, ensure_sql_file, qualified, schema_exists, table_exists
 from flightdeck.enrichment import count_without_weather, weather_enrichment_columns, weather_join
-from flightdeck.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.errors import PermanentPipelineError, ReconciliationError, SourceNotReadyError
 from flightdeck.extractors.drift import check_source_schema
 from flightdeck.extractors.postgres import column_list, copy_query, count_rows, create_staging_table
 from flightdeck.loaders.dimensions import lookup, versions_on
@@ -119,7 +119,11 @@ def source_query(cfg: PipelineConfig, partition: Partition) -> tuple[sql.Compose
 
 
 def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> int:
-    """Copy the partition's source rows into its raw staging table; returns the row count."""
+    """Copy the partition's source rows into its raw staging table; returns the row count.
+
+    A day without any source rows is refused as not delivered yet (transient) unless the pipeline
+    allows empty partitions.
+    """
     cfg = project.pipeline(partition.pipeline)
     raw = partition.staging_table(project.staging_schema, "raw")
     with stage_log("extract", partition.log_context()) as counts:
@@ -135,6 +139,13 @@ def extract(endpoints: Endpoints, project: ProjectConfig, partition: Partition) 
             if drift.added:
                 counts.extra["ignored_new_columns"] = list(drift.added)
             expected = count_rows(src, query, params)
+            if expected == 0 and not cfg.allow_empty_partitions:
+                # Replacing the day with nothing would hide its flights from readers until a rerun.
+                raise SourceNotReadyError(
+                    f"{cfg.source.table} has no rows for {partition.start}: the day was not delivered yet; "
+                    "the task is retried and the warehouse keeps what it holds. If the day really has no "
+                    f"flights, set allow_empty_partitions: true for pipeline {partition.pipeline}"
+                )
             create_staging_table(wh, raw, SOURCE_COLUMNS)
             copied = copy_query(src, query, params, wh, raw, [name for name, _ in SOURCE_COLUMNS])
             if copied != expected:

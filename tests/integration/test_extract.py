@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from flightdeck import pipeline
 from flightdeck.config import ProjectConfig
-from flightdeck.errors import PermanentPipelineError, is_transient
+from flightdeck.errors import PermanentPipelineError, SourceNotReadyError, is_transient
 from flightdeck.pipeline import Endpoints
 from tests.support import scalar
 
@@ -60,10 +60,25 @@ def test_partitions_of_different_days_do_not_touch_each_other(endpoints: Endpoin
     )
 
 
-def test_a_day_without_source_rows_extracts_nothing(endpoints: Endpoints, project: ProjectConfig) -> None:
+def test_a_day_without_source_rows_is_refused_as_not_delivered_yet(
+    endpoints: Endpoints, project: ProjectConfig
+) -> None:
     empty = pipeline.default_partition("flights", dt.date(2014, 6, 1))
 
-    assert pipeline.extract(endpoints, project, empty) == 0
+    with pytest.raises(SourceNotReadyError, match=r"ops\.flights has no rows for 2014-06-01") as caught:
+        pipeline.extract(endpoints, project, empty)
+
+    assert is_transient(caught.value)
+
+
+def test_a_day_without_source_rows_extracts_nothing_where_empty_days_are_allowed(
+    endpoints: Endpoints, project: ProjectConfig
+) -> None:
+    flights = project.pipeline("flights").model_copy(update={"allow_empty_partitions": True})
+    lenient = project.model_copy(update={"pipelines": {**project.pipelines, "flights": flights}})
+    empty = pipeline.default_partition("flights", dt.date(2014, 6, 1))
+
+    assert pipeline.extract(endpoints, lenient, empty) == 0
 
 
 def test_an_unreachable_source_is_a_transient_error(warehouse_url: URL, project: ProjectConfig) -> None:

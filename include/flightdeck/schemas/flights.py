@@ -144,6 +144,13 @@ def _nothing_after_no_departure(f: SourceFlight, zone: ZoneInfo) -> None:
                 raise RuleViolation(name, f"a flight that never departed has an {what}")
 
 
+@sql_counterpart("{arr_time} IS NOT NULL OR {arr_delay} IS NULL")
+def _no_arrival_delay_without_arrival(f: SourceFlight, zone: ZoneInfo) -> None:
+    """An arrival delay needs an arrival time (a diverted flight has neither at its destination)."""
+    if f.arr_time is None and f.arr_delay is not None:
+        raise RuleViolation("arr_delay", "an arrival delay without an arrival time")
+
+
 @sql_counterpart(
     "{dep_time} IS NULL OR {dep_delay} IS NULL OR mod({dep_time}::bigint / 100 * 60 + mod({dep_time}, 100) "
     "- ({sched_dep_time}::bigint / 100 * 60 + mod({sched_dep_time}, 100)) - {dep_delay}, %(minutes_per_day)s) = 0",
@@ -203,6 +210,7 @@ SOURCE_RULES: tuple[SourceRule, ...] = (
     _distinct_airports,
     _departure_pair,
     _nothing_after_no_departure,
+    _no_arrival_delay_without_arrival,
     _departure_delay_consistent,
     _arrival_delay_consistent,
     _plausible_ground_speed,

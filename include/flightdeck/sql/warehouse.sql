@@ -103,10 +103,15 @@ CREATE TABLE IF NOT EXISTS core.fact_flights (
     loaded_at          timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT fact_flights_pk PRIMARY KEY (origin, carrier, flight, sched_dep_ts)
 );
+-- Indexes serve the pipeline's own access paths only, since every index is paid for on every load
+-- (measured at 1M rows: the insert takes 2.6x as long with four secondary indexes as with the key alone).
+-- flight_date: partition replace, weather refresh, checks and mart rebuilds select one day; the
+-- primary key serves the replace's key matching. Route, carrier and aircraft questions go to
+-- marts.daily_route_performance; add an index here together with the query that needs it.
 CREATE INDEX IF NOT EXISTS fact_flights_date_idx ON core.fact_flights (flight_date);
-CREATE INDEX IF NOT EXISTS fact_flights_carrier_date_idx ON core.fact_flights (carrier, flight_date);
-CREATE INDEX IF NOT EXISTS fact_flights_route_idx ON core.fact_flights (origin, dest, flight_date);
-CREATE INDEX IF NOT EXISTS fact_flights_tailnum_idx ON core.fact_flights (tailnum);
+DROP INDEX IF EXISTS core.fact_flights_carrier_date_idx;
+DROP INDEX IF EXISTS core.fact_flights_route_idx;
+DROP INDEX IF EXISTS core.fact_flights_tailnum_idx;
 
 -- One row per pipeline, partition and DAG run: per-stage counts and durations, status, last error.
 CREATE TABLE IF NOT EXISTS audit.load_runs (
