@@ -113,7 +113,7 @@ def test_bench_smoke(bench_source: URL, warehouse_url: URL, project: ProjectConf
     for run in size.runs:
         assert run.rows == ROWS, run.method
         assert run.peak_rss_mb > 0, run.method
-        if run.method in ("to_sql", "insert_rows"):
+        if run.method in ("to_sql", "to_sql_psycopg2", "insert_rows"):
             assert (run.measured_rows, run.target_rows) == (SAMPLE_CAP, SAMPLE_CAP), run.method
         elif run.method == "copy_pk":
             assert (run.measured_rows, run.target_rows) == (ROWS, ROWS)
@@ -129,11 +129,13 @@ def test_bench_smoke(bench_source: URL, warehouse_url: URL, project: ProjectConf
     assert summaries["copy_pk"].ratio_to_copy_pk == pytest.approx(1.0)
     assert summaries["to_sql"].extrapolated
     assert summaries["to_sql"].sample_rows == SAMPLE_CAP
+    assert summaries["to_sql_psycopg2"].extrapolated
     assert not summaries["pipeline"].extrapolated
     assert all(summaries[method].stages for method in PIPELINE_METHODS)
     assert {target.name for target in results.targets} == {
         "end_to_end_vs_copy",
         "end_to_end_vs_to_sql",
+        "end_to_end_vs_to_sql_psycopg2",
         "peak_rss",
         "rss_flat",
         "cost_per_row_flat",

@@ -10,11 +10,13 @@
   flight, sched_dep_ts) in source form, since sched_dep_ts = time_hour + minute.
 - to_sql: pandas.read_sql of the same query through SQLAlchemy (psycopg 3), then
   DataFrame.to_sql with its defaults (method=None, no chunksize) into an equal table.
+- to_sql_psycopg2: the same through SQLAlchemy's psycopg2 dialect, the driver most pandas and
+  Airflow installations still use (psycopg2 comes with the Postgres provider).
 - insert_rows: the same rows fetched with psycopg, then Airflow's PostgresHook.insert_rows with its
   defaults (one INSERT per row, a commit every 1,000) into an equal table; the hook's connection
   comes from an AIRFLOW_CONN_<ID> variable holding the warehouse URL.
 
-to_sql and insert_rows move at most `sample_cap` rows (the partition's first by flight_id); the
+to_sql, to_sql_psycopg2 and insert_rows move at most `sample_cap` rows (the partition's first by flight_id); the
 runner scales their time to the whole partition by cost per row and labels it extrapolated.
 """
 
@@ -28,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from psycopg import sql
-from sqlalchemy.engine import URL
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine
 
 from flightdeck.bench.models import Method, Stage, StageRun
 from flightdeck.config import ProjectConfig
@@ -36,7 +39,12 @@ from flightdeck.db import connect, engine_for, qualified, table_exists
 from flightdeck.partition import Partition
 
 COMPARISON_SCHEMA = "bench"
-COMPARISON_TABLES: dict[Method, str] = {"copy_pk": "copy_pk", "to_sql": "to_sql", "insert_rows": "insert_rows"}
+COMPARISON_TABLES: dict[Method, str] = {
+    "copy_pk": "copy_pk",
+    "to_sql": "to_sql",
+    "to_sql_psycopg2": "to_sql_psycopg2",
+    "insert_rows": "insert_rows",
+}
 # Source form of the fact table's natural key (origin, carrier, flight, sched_dep_ts).
 COMPARISON_KEY = ("origin", "carrier", "flight", "time_hour", "minute")
 BENCH_DAG_ID = "bench"
@@ -227,22 +235,35 @@ def run_copy_pk(ctx: Context) -> Outcome:
     return Outcome(seconds=seconds, measured_rows=copied, target_rows=count_table(ctx.warehouse, table))
 
 
-def run_to_sql(ctx: Context) -> Outcome:
+def _to_sql(ctx: Context, method: Method, source: Engine, warehouse: Engine) -> Outcome:
     import pandas as pd
 
-    create_comparison_table(ctx.warehouse, "to_sql")
+    create_comparison_table(ctx.warehouse, method)
     query, params = _source_query(ctx, _sampled(ctx))
     text = query.as_string()
-    table = comparison_table("to_sql")
+    table = comparison_table(method)
     started = time.perf_counter()
-    with engine_for(ctx.source).connect() as src:
+    with source.connect() as src:
         frame = pd.read_sql(text, src, params=cast("Any", tuple(params)))  # pyright: ignore[reportUnknownMemberType]
-    with engine_for(ctx.warehouse).begin() as wh:
-        frame.to_sql(
-            name=COMPARISON_TABLES["to_sql"], con=wh, schema=COMPARISON_SCHEMA, if_exists="append", index=False
-        )
+    with warehouse.begin() as wh:
+        frame.to_sql(name=COMPARISON_TABLES[method], con=wh, schema=COMPARISON_SCHEMA, if_exists="append", index=False)
     seconds = time.perf_counter() - started
     return Outcome(seconds=seconds, measured_rows=len(frame), target_rows=count_table(ctx.warehouse, table))
+
+
+def run_to_sql(ctx: Context) -> Outcome:
+    return _to_sql(ctx, "to_sql", engine_for(ctx.source), engine_for(ctx.warehouse))
+
+
+def run_to_sql_psycopg2(ctx: Context) -> Outcome:
+    source, warehouse = (
+        create_engine(url.set(drivername="postgresql+psycopg2")) for url in (ctx.source, ctx.warehouse)
+    )
+    try:
+        return _to_sql(ctx, "to_sql_psycopg2", source, warehouse)
+    finally:
+        source.dispose()
+        warehouse.dispose()
 
 
 def run_insert_rows(ctx: Context) -> Outcome:
@@ -274,13 +295,18 @@ RUNNERS: dict[Method, Callable[[Context], Outcome]] = {
     "pipeline_rerun": run_pipeline,
     "copy_pk": run_copy_pk,
     "to_sql": run_to_sql,
+    "to_sql_psycopg2": run_to_sql_psycopg2,
     "insert_rows": run_insert_rows,
 }
 
 
 def warm_imports(method: Method) -> None:
     """Import what a method needs before the clock starts (imports are not what is measured)."""
-    needed = {"to_sql": ["pandas"], "insert_rows": ["airflow.providers.postgres.hooks.postgres"]}
+    needed = {
+        "to_sql": ["pandas"],
+        "to_sql_psycopg2": ["pandas", "psycopg2"],
+        "insert_rows": ["airflow.providers.postgres.hooks.postgres"],
+    }
     for module in ["flightdeck.pipeline", "flightdeck.extractors.postgres", *needed.get(method, [])]:
         importlib.import_module(module)
 

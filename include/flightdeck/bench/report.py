@@ -24,7 +24,8 @@ METHOD_NOTES = {
     "pipeline": "extract -> transform -> load -> check, first load of the day",
     "pipeline_rerun": "the same partition again, day already loaded",
     "copy_pk": "binary COPY out and in, primary key, no transform",
-    "to_sql": "pandas.read_sql + DataFrame.to_sql defaults",
+    "to_sql": "pandas.read_sql + DataFrame.to_sql defaults (psycopg 3)",
+    "to_sql_psycopg2": "the same through psycopg2",
     "insert_rows": "PostgresHook.insert_rows defaults",
 }
 
@@ -126,7 +127,8 @@ def render_section(results: BenchResults) -> str:
         "```",
         "",
         f"Bench day {results.bench_day}; {results.repeats} repeats per method, interleaved; medians. "
-        f"to_sql and insert_rows move at most {results.sample_cap:,} rows, scaled by cost per row above that. "
+        f"to_sql, to_sql_psycopg2 and insert_rows move at most {results.sample_cap:,} rows, "
+        "scaled by cost per row above that. "
         f"chunk_rows {results.chunk_rows:,}. Total run time {results.total_seconds / 60:.1f} min.",
     ]
     if results.code_changed_during_run:

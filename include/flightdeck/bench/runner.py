@@ -48,7 +48,7 @@ from flightdeck.pipeline import Endpoints, ensure_warehouse
 
 DEFAULT_SIZES = (100_000, 1_000_000, 5_000_000)
 DEFAULT_REPEATS = 3
-# to_sql and insert_rows move at most this many rows; their time is scaled to the partition.
+# to_sql, to_sql_psycopg2 and insert_rows move at most this many rows; their time is scaled to the partition.
 DEFAULT_SAMPLE_CAP = 100_000
 # The Airflow connection PostgresHook.insert_rows uses (set only in the worker's environment).
 HOOK_CONN_ID = "flightdeck_bench_warehouse"
@@ -211,7 +211,6 @@ def evaluate_targets(sizes: Sequence[SizeResult]) -> tuple[Target, ...]:
     size, where = _at(sizes, TARGET_SIZE)
     pipe = size.method("pipeline") if size else None
     copy = size.method("copy_pk") if size else None
-    to_sql = size.method("to_sql") if size else None
     if pipe and copy:
         ratio = pipe.median_seconds / copy.median_seconds
         add(
@@ -222,17 +221,26 @@ def evaluate_targets(sizes: Sequence[SizeResult]) -> tuple[Target, ...]:
         )
     else:
         add("end_to_end_vs_copy", "1M rows end to end within 3x of COPY with the primary key", None, "not measured")
-    if pipe and to_sql:
-        speedup = to_sql.median_seconds / pipe.median_seconds
-        label = " (to_sql extrapolated)" if to_sql.extrapolated else ""
-        add(
-            "end_to_end_vs_to_sql",
-            f"1M rows end to end at least {MIN_SPEEDUP_OVER_TO_SQL:g}x faster than DataFrame.to_sql",
-            speedup >= MIN_SPEEDUP_OVER_TO_SQL,
-            f"{speedup:.2f}x ({to_sql.median_seconds:.2f} s vs {pipe.median_seconds:.2f} s){label} {where}",
+    # The issue quotes to_sql on both drivers; each gets its own line.
+    for name, method, driver in (
+        ("end_to_end_vs_to_sql", "to_sql", "psycopg 3"),
+        ("end_to_end_vs_to_sql_psycopg2", "to_sql_psycopg2", "psycopg2"),
+    ):
+        requirement = (
+            f"1M rows end to end at least {MIN_SPEEDUP_OVER_TO_SQL:g}x faster than DataFrame.to_sql ({driver})"
         )
-    else:
-        add("end_to_end_vs_to_sql", "1M rows end to end at least 15x faster than to_sql", None, "not measured")
+        to_sql = size.method(method) if size else None
+        if pipe and to_sql:
+            speedup = to_sql.median_seconds / pipe.median_seconds
+            label = " (to_sql extrapolated)" if to_sql.extrapolated else ""
+            add(
+                name,
+                requirement,
+                speedup >= MIN_SPEEDUP_OVER_TO_SQL,
+                f"{speedup:.2f}x ({to_sql.median_seconds:.2f} s vs {pipe.median_seconds:.2f} s){label} {where}",
+            )
+        else:
+            add(name, requirement, None, "not measured")
 
     def pipeline_rss(result: SizeResult) -> float | None:
         found = [summary.peak_rss_mb for summary in result.methods if summary.method in PIPELINE_METHODS]
