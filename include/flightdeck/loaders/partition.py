@@ -175,6 +175,8 @@ def replace_partition(
     in_partition = sql.SQL("t.{pcol} >= %(start)s AND t.{pcol} < %(end)s").format(pcol=pcol)
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(target.as_string(conn), start),))
+        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid <> ALL(%(excluded)s::tid[])").format(staging), params)
+        wanted_rows = int(str((cur.fetchone() or (0,))[0]))
         cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} AS t WHERE {})").format(target, in_partition), params)
         holds_rows = bool((cur.fetchone() or (False,))[0])
         if not holds_rows:
@@ -200,17 +202,22 @@ def replace_partition(
                 params,
             )
             deleted = cur.rowcount
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {target} ({targets}, run_id) SELECT {wanted_names}, %(run_id)s "
-                    "FROM ({wanted}) AS w WHERE NOT EXISTS (SELECT 1 FROM {target} AS t "
-                    "WHERE {in_partition} AND {same_key})"
-                ).format(**fmt, in_partition=in_partition),
-                params,
-            )
-            inserted = cur.rowcount
+            # Every row the delete kept equals one wanted row, keys being unique on both sides: when as
+            # many rows remain as are wanted, all of them are there and the insert's anti-join (as dear
+            # as the delete's) would find nothing. The usual case of a rerun of an unchanged day.
+            cur.execute(sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(target, in_partition), params)
+            kept = int(str((cur.fetchone() or (0,))[0]))
+            inserted = 0
+            if kept != wanted_rows:
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {target} ({targets}, run_id) SELECT {wanted_names}, %(run_id)s "
+                        "FROM ({wanted}) AS w WHERE NOT EXISTS (SELECT 1 FROM {target} AS t "
+                        "WHERE {in_partition} AND {same_key})"
+                    ).format(**fmt, in_partition=in_partition),
+                    params,
+                )
+                inserted = cur.rowcount
             # Restored for the rest of the caller's transaction (a failure rolls the setting back anyway).
             cur.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
-        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid <> ALL(%(excluded)s::tid[])").format(staging), params)
-        found = cur.fetchone()
-    return ReplaceResult(deleted, inserted, int(str(found[0])) if found else 0)
+    return ReplaceResult(deleted, inserted, wanted_rows)
