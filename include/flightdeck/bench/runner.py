@@ -222,10 +222,11 @@ def evaluate_targets(sizes: Sequence[SizeResult]) -> tuple[Target, ...]:
     else:
         add("end_to_end_vs_copy", "1M rows end to end within 3x of COPY with the primary key", None, "not measured")
     # The issue quotes to_sql on both drivers; each gets its own line.
-    for name, method, driver in (
+    to_sql_methods: tuple[tuple[str, Method, str], ...] = (
         ("end_to_end_vs_to_sql", "to_sql", "psycopg 3"),
         ("end_to_end_vs_to_sql_psycopg2", "to_sql_psycopg2", "psycopg2"),
-    ):
+    )
+    for name, method, driver in to_sql_methods:
         requirement = (
             f"1M rows end to end at least {MIN_SPEEDUP_OVER_TO_SQL:g}x faster than DataFrame.to_sql ({driver})"
         )
