@@ -258,6 +258,28 @@ def test_a_changed_airport_is_overwritten_in_place_and_a_new_one_is_added(
     )
 
 
+def test_sql_metacharacters_in_a_drop_are_data_loaded_verbatim_or_rejected_never_executed(
+    warehouse_url: URL, project: ProjectConfig, landing: Landing
+) -> None:
+    hostile_name = "Evil Field'); DROP TABLE core.dim_airport; --"
+    landing.write(
+        "airports.csv",
+        landing.read("airports.csv")
+        + f'ZZZ,"{hostile_name}",40.0,-74.0,10,-5,A,America/New_York\n'.encode()
+        + b'"\'); DELETE FROM audit.file_loads; --",Not an airport code,40.0,-74.0,10,-5,A,America/New_York\n',
+    )
+
+    result = load(warehouse_url, project, "airports", DAY)
+
+    assert (result.status, result.rejected) == ("loaded", 1)
+    assert scalar(warehouse_url, "SELECT name FROM core.dim_airport WHERE faa = 'ZZZ'") == hostile_name
+    assert (
+        scalar(warehouse_url, "SELECT raw->>'faa' FROM audit.rejected_records WHERE pipeline = 'reference.airports'")
+        == "'); DELETE FROM audit.file_loads; --"
+    )
+    assert scalar(warehouse_url, "SELECT count(*) FROM audit.file_loads") == 1
+
+
 def test_a_carrier_left_out_of_a_later_drop_stays_in_the_dimension(
     warehouse_url: URL, project: ProjectConfig, landing: Landing
 ) -> None:
