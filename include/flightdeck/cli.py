@@ -554,23 +554,48 @@ def _airflow(args: list[str]) -> int:
     os.execv(sys.executable, command)  # noqa: S606 - replaces this process
 
 
-def _run_while_locked(command: list[str], attempts: int = 6, pause_s: float = 3.0) -> int:
-    """Run an airflow command that writes the metadata database, retrying while SQLite is locked.
-
-    With the local SQLite metadata database a running scheduler can hold the write lock for a moment;
-    that is transient, so try again rather than fail the user's backfill.
-    """
-    import time
-
-    result = subprocess.run(command, check=False, capture_output=True, text=True)  # noqa: S603 - fixed argv
-    for _ in range(attempts - 1):
-        if result.returncode == 0 or "database is locked" not in result.stderr:
-            break
-        time.sleep(pause_s)
-        result = subprocess.run(command, check=False, capture_output=True, text=True)  # noqa: S603
+def _run_while_locked(command: list[str]) -> int:
+    result = run_metadata_write(command)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.returncode
+
+
+SQLITE_LOCKED = "database is locked"
+BACKFILL_RUNNING = "AlreadyRunningBackfill"
+
+
+def run_metadata_write(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    attempts: int = 20,
+    pause_s: float = 3.0,
+    timeout_s: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run an airflow command that writes the metadata database, retrying while SQLite is locked.
+
+    With the local SQLite metadata database a running scheduler can hold the write lock for a moment;
+    that is transient, so try again rather than fail the user's backfill. A locked `backfill create`
+    can also leave its backfill behind: Airflow commits the backfill before creating its runs and
+    cleans up after lock errors of server databases only. Retries are then refused with
+    AlreadyRunningBackfill until the scheduler closes that orphan, so after a locked try that refusal
+    is waited out too (about a minute in all). Refused on the first try, another backfill really is
+    running: that fails at once.
+    """
+    import time
+
+    locked = False
+    result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
+    for _ in range(attempts - 1):
+        if result.returncode == 0:
+            break
+        if SQLITE_LOCKED in result.stderr:
+            locked = True
+        elif not (locked and BACKFILL_RUNNING in result.stderr):
+            break
+        time.sleep(pause_s)
+        result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
+    return result
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.cli import scheduler_backfill_args
+from flightdeck.cli import run_metadata_write, scheduler_backfill_args
 from flightdeck.pipeline import Endpoints
 from tests.support import scalar, table_checksum
 
@@ -58,14 +58,8 @@ class Airflow:
 
     def cli(self, *args: str) -> str:
         # The local metadata database is SQLite: while the scheduler writes, a CLI write may find it
-        # locked. That is transient; try again as a person would.
-        command = [sys.executable, "-m", "airflow", *args]
-        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
-        for _ in range(5):
-            if result.returncode == 0 or "database is locked" not in result.stderr:
-                break
-            time.sleep(3)
-            result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
+        # locked. Retried as `etl backfill --scheduler` retries it.
+        result = run_metadata_write([sys.executable, "-m", "airflow", *args], env=self.env)
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
