@@ -568,8 +568,9 @@ BACKFILL_RUNNING = "AlreadyRunningBackfill"
 def run_metadata_write(
     command: list[str],
     env: dict[str, str] | None = None,
-    attempts: int = 20,
+    attempts: int = 80,
     pause_s: float = 3.0,
+    max_wait_s: float = 240.0,
     timeout_s: float = 120.0,
 ) -> subprocess.CompletedProcess[str]:
     """Run an airflow command that writes the metadata database, retrying while SQLite is locked.
@@ -577,21 +578,31 @@ def run_metadata_write(
     With the local SQLite metadata database a running scheduler can hold the write lock for a moment;
     that is transient, so try again rather than fail the user's backfill. A locked `backfill create`
     can also leave its backfill behind: Airflow commits the backfill before creating its runs and
-    cleans up after lock errors of server databases only. Retries are then refused with
-    AlreadyRunningBackfill until the scheduler closes that orphan, so after a locked try that refusal
-    is waited out too (about a minute in all). Refused on the first try, another backfill really is
-    running: that fails at once.
+    cleans up only after lock errors of server databases. Retries are then refused with
+    AlreadyRunningBackfill until the scheduler closes that orphan (one without runs once it is two
+    minutes old), so after a locked try that refusal is waited out too, for up to `max_wait_s`.
+    Refused on the first try, another backfill really is running: that fails at once.
     """
     import time
 
-    locked = False
+    deadline = time.monotonic() + max_wait_s
+    locked = waiting_said = False
     result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
     for _ in range(attempts - 1):
-        if result.returncode == 0:
+        if result.returncode == 0 or time.monotonic() >= deadline:
             break
         if SQLITE_LOCKED in result.stderr:
             locked = True
-        elif not (locked and BACKFILL_RUNNING in result.stderr):
+        elif locked and BACKFILL_RUNNING in result.stderr:
+            if not waiting_said:
+                print(
+                    "waiting for the scheduler to close the backfill a locked try left without its runs "
+                    f"(up to {max_wait_s:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                waiting_said = True
+        else:
             break
         time.sleep(pause_s)
         result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603

@@ -53,6 +53,16 @@ def test_after_a_locked_try_an_orphaned_backfill_is_waited_out(tmp_path: Path) -
     assert (result.returncode, runs(tmp_path)) == (0, 4)
 
 
+def test_waiting_for_an_orphaned_backfill_is_bounded_in_time(tmp_path: Path) -> None:
+    command = scripted(tmp_path, [(1, LOCKED), (1, RUNNING)])
+
+    result = run_metadata_write(command, pause_s=0.05, max_wait_s=0.5)
+
+    assert result.returncode == 1
+    assert "AlreadyRunningBackfill" in result.stderr
+    assert 2 <= runs(tmp_path) < 80
+
+
 def test_a_backfill_already_running_before_the_first_try_fails_at_once(tmp_path: Path) -> None:
     command = scripted(tmp_path, [(1, RUNNING), (0, "")])
 
