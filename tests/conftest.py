@@ -48,7 +48,7 @@ class PgServer:
     def url(self, dbname: str) -> URL:
         return self.admin.set(drivername="postgresql+psycopg", database=dbname)
 
-    def _admin_connect(self) -> psycopg.Connection[tuple[object, ...]]:
+    def admin_connect(self) -> psycopg.Connection[tuple[object, ...]]:
         url = self.admin
         return psycopg.connect(
             host=url.host,
@@ -61,12 +61,12 @@ class PgServer:
 
     def create_database(self, prefix: str) -> URL:
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        with self._admin_connect() as conn:
+        with self.admin_connect() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
     def drop_database(self, url: URL) -> None:
-        with self._admin_connect() as conn:
+        with self.admin_connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.database or "")))
 
     def connection_json(self, url: URL) -> str:

@@ -1,4 +1,4 @@
-"""Helpers the tests share: table checksums and small queries."""
+"""Helpers the tests share: table checksums, small queries, running a flights day, clock times."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from flightdeck import pipeline
 from flightdeck.config import ProjectConfig
 from flightdeck.db import connect
 from flightdeck.partition import Partition
@@ -15,6 +16,17 @@ from flightdeck.reference import FileLoadResult, load_reference_file, resolve_fa
 
 # Columns that legitimately differ between two loads of the same data.
 VOLATILE = ("run_id", "loaded_at", "updated_at", "rejected_at", "rejected_id", "started_at")
+
+
+def run_flights_day(endpoints: pipeline.Endpoints, project: ProjectConfig, partition: Partition) -> None:
+    """Every stage of flights_daily for one day, in order, as a run of the DAG does."""
+    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
+        stage(endpoints, project, partition)
+
+
+def hhmm(minutes: int) -> int:
+    """Minutes after midnight as the source's HHMM clock time (the inverse of hhmm_to_minutes)."""
+    return (minutes // 60) * 100 + minutes % 60
 
 
 def scalar(url: URL, query: str, params: tuple[Any, ...] = ()) -> Any:

@@ -585,9 +585,12 @@ def run_metadata_write(
     """
     import time
 
+    def attempt() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
+
     deadline = time.monotonic() + max_wait_s
     locked = waiting_said = False
-    result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
+    result = attempt()
     for _ in range(attempts - 1):
         if result.returncode == 0 or time.monotonic() >= deadline:
             break
@@ -605,7 +608,7 @@ def run_metadata_write(
         else:
             break
         time.sleep(pause_s)
-        result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
+        result = attempt()
     return result
 
 

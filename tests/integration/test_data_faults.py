@@ -23,7 +23,7 @@ from flightdeck.loaders.staging import copy_records
 from flightdeck.pipeline import Endpoints
 from flightdeck.seed import FLIGHT_COLUMNS
 from tests.integration.conftest import SQL_INJECTION, real_rows
-from tests.support import load_reference, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
@@ -93,8 +93,7 @@ FAULTS: dict[str, tuple[Callable[[list[Row]], list[Row]], int, int]] = {
 
 
 def run_day(endpoints: Endpoints, project: ProjectConfig) -> None:
-    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-        stage(endpoints, project, DAY)
+    run_flights_day(endpoints, project, DAY)
 
 
 def rejected_payloads(warehouse: URL) -> list[Row]:

@@ -26,7 +26,7 @@ from flightdeck.pipeline import Endpoints
 from flightdeck.seed import FLIGHT_COLUMNS
 from tests.conftest import PgServer
 from tests.integration.conftest import real_rows
-from tests.support import load_reference, table_checksum
+from tests.support import load_reference, run_flights_day, table_checksum
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
@@ -83,8 +83,7 @@ def restart(private: PrivateServer, mode: str) -> None:
 
 def run_all(endpoints: Endpoints, project: ProjectConfig) -> None:
     load_reference(endpoints.warehouse, project)
-    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-        stage(endpoints, project, DAY)
+    run_flights_day(endpoints, project, DAY)
 
 
 def test_a_clean_restart_between_tasks_is_survived(

@@ -16,7 +16,7 @@ from flightdeck.config import ProjectConfig
 from flightdeck.db import connect, dispose_engines
 from flightdeck.errors import PermanentPipelineError, is_transient
 from flightdeck.pipeline import Endpoints
-from tests.support import load_reference, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
@@ -29,8 +29,7 @@ def direct(url: URL, autocommit: bool = False) -> psycopg.Connection[tuple[objec
 
 def run_all(endpoints: Endpoints, project: ProjectConfig) -> None:
     load_reference(endpoints.warehouse, project)
-    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-        stage(endpoints, project, DAY)
+    run_flights_day(endpoints, project, DAY)
 
 
 def test_a_load_whose_connection_is_terminated_mid_way_leaves_the_old_partition(

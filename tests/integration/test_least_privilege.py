@@ -20,7 +20,7 @@ from flightdeck.marts import ensure_marts, rebuild_daily_route_performance
 from flightdeck.pipeline import Endpoints
 from flightdeck.roles import grant_loader, grant_source_reader
 from tests.conftest import PgServer
-from tests.support import load_reference, scalar
+from tests.support import load_reference, run_flights_day, scalar
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
 
@@ -62,8 +62,7 @@ def test_the_pipeline_runs_as_least_privilege_roles(
     limited = Endpoints(source=as_role(dirty_source, reader), warehouse=as_role(warehouse_url, loader))
 
     load_reference(limited.warehouse, project)
-    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-        stage(limited, project, DAY)
+    run_flights_day(limited, project, DAY)
 
     assert scalar(warehouse_url, "SELECT status FROM audit.load_runs WHERE pipeline = 'flights'") == "success"
     assert rebuild_daily_route_performance(limited.warehouse, [DAY.start], run_id="manual") > 0

@@ -19,7 +19,7 @@ from flightdeck.weather import stages as weather
 from flightdeck.weather.replay_server import serve_in_background
 from flightdeck_operators.assets import DAILY_ROUTE_PERFORMANCE
 from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
-from tests.support import load_reference, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 2))
 MART_ORDER = "flight_date, origin, dest, carrier"
@@ -43,8 +43,7 @@ def loaded(
     for day in DAYS:
         flights = pipeline.default_partition("flights", day)
         load_reference(endpoints.warehouse, project)
-        for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-            stage(endpoints, project, flights)
+        run_flights_day(endpoints, project, flights)
         hours = weather.weather_partition(day)
         for wstage in (weather.extract, weather.transform, weather.load, weather.check):
             wstage(endpoints.warehouse, project, hours)

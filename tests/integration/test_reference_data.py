@@ -25,7 +25,7 @@ from flightdeck.loaders.dimensions import FIRST_VALID_FROM
 from flightdeck.partition import Partition
 from flightdeck.pipeline import Endpoints
 from flightdeck.reference import FileLoadResult, ResolvedKeys, load_reference_file, resolve_fact_keys
-from tests.support import load_reference, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)
 NEXT_DAY = dt.date(2013, 1, 2)
@@ -581,11 +581,7 @@ def test_a_drop_with_bom_crlf_quoting_blank_lines_empty_fields_and_non_ascii_nam
 
 def load_flights(endpoints: Endpoints, project: ProjectConfig, *days: dt.date) -> None:
     for day in days:
-        partition = pipeline.default_partition("flights", day)
-        pipeline.extract(endpoints, project, partition)
-        pipeline.transform(endpoints, project, partition)
-        pipeline.load(endpoints, project, partition)
-        pipeline.check(endpoints, project, partition)
+        run_flights_day(endpoints, project, pipeline.default_partition("flights", day))
 
 
 MISMATCHED_KEYS = """SELECT count(*) FROM core.fact_flights f

@@ -12,7 +12,7 @@ from flightdeck.config import ProjectConfig
 from flightdeck.db import connect
 from flightdeck.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.pipeline import Endpoints
-from tests.support import load_reference, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)
 PARTITION = pipeline.Partition("flights", DAY, DAY + dt.timedelta(days=1), "flights_daily", "scheduled__2013-01-01")
@@ -23,8 +23,7 @@ KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 def loaded_dirty_day(dirty_source: URL, warehouse_url: URL, project: ProjectConfig) -> Endpoints:
     endpoints = Endpoints(source=dirty_source, warehouse=warehouse_url)
     load_reference(endpoints.warehouse, project)
-    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-        stage(endpoints, project, PARTITION)
+    run_flights_day(endpoints, project, PARTITION)
     return endpoints
 
 

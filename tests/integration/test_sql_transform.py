@@ -37,6 +37,7 @@ from flightdeck.transformers import flights_sql
 from flightdeck.transformers.flights import ReferenceLookup
 from flightdeck.validation import Rejection
 from tests.conftest import PgServer
+from tests.support import hhmm
 
 Row = dict[str, Any]
 YEAR = Partition("flights", dt.date(2013, 1, 1), dt.date(2014, 1, 1), "test", "sql_versus_python")
@@ -217,10 +218,6 @@ def changes(name: str) -> list[tuple[dt.date, int]]:
 
 
 CHANGES = {name: changes(name) for name in {*ORIGIN_ZONES, *(zone for zone in ZONES.values() if zone)}}
-
-
-def hhmm(minutes: int) -> int:
-    return (minutes // 60) * 100 + minutes % 60
 
 
 @st.composite

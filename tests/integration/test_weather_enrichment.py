@@ -14,7 +14,7 @@ from flightdeck.db import connect
 from flightdeck.pipeline import Endpoints
 from flightdeck.weather import stages as weather
 from flightdeck.weather.replay_server import serve_in_background
-from tests.support import load_reference, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)
 FACT_ORDER = "origin, carrier, flight, sched_dep_ts"
@@ -45,9 +45,7 @@ def weather_api(replay_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def load_flights(endpoints: Endpoints, project: ProjectConfig) -> None:
-    partition = pipeline.default_partition("flights", DAY)
-    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-        stage(endpoints, project, partition)
+    run_flights_day(endpoints, project, pipeline.default_partition("flights", DAY))
 
 
 def load_weather(endpoints: Endpoints, project: ProjectConfig) -> None:

@@ -27,10 +27,11 @@ from flightdeck.loaders.staging import copy_records
 from flightdeck.pipeline import SOURCE_COLUMNS, fact_staging_columns
 from flightdeck.schemas.flight_checks import FACT_CHECKS, SOURCE_CHECKS, ModelChecks, columns_of, model_checks
 from flightdeck.schemas.flights import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
-from flightdeck.schemas.types import SQL_COUNTERPARTS
+from flightdeck.schemas.types import SQL_COUNTERPARTS, hhmm_to_minutes
 from flightdeck.transformers.flights import ReferenceLookup, to_fact, zone
 from flightdeck.transformers.flights_sql import COPIED_FROM_SOURCE, FACT_CHECKS_AFTER_SOURCE
 from tests.conftest import PgServer
+from tests.support import hhmm
 
 Row = dict[str, Any]
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -117,23 +118,9 @@ EDGE_INTS = (
     10000,
     10001,
 )
-INT_FIELDS = (
-    "year",
-    "month",
-    "day",
-    "dep_time",
-    "sched_dep_time",
-    "dep_delay",
-    "arr_time",
-    "sched_arr_time",
-    "arr_delay",
-    "flight",
-    "air_time",
-    "distance",
-    "hour",
-    "minute",
-)
-CODE_FIELDS = ("carrier", "tailnum", "origin", "dest")
+# The fields broken values are drawn for: the source columns the pipeline reads as integer, and as text.
+INT_FIELDS = tuple(name for name, pg_type in SOURCE_COLUMNS if pg_type == "integer")
+CODE_FIELDS = tuple(name for name, pg_type in SOURCE_COLUMNS if pg_type == "text")
 
 
 def _offset_change_days(name: str) -> list[dt.date]:
@@ -153,11 +140,6 @@ def _offset_change_days(name: str) -> list[dt.date]:
 CHANGE_DAYS = {name: _offset_change_days(name) for name in ZONES}
 
 
-def hhmm_minutes(value: int) -> int:
-    hours, minutes = divmod(value, 100)
-    return hours * 60 + minutes
-
-
 def on_the_hour(row: Row, column: str) -> None:
     """Move a consistent flight's clock time back to the whole hour, adjusting its delay to match."""
     prefix = column.removeprefix("sched_")[:3]
@@ -174,10 +156,6 @@ def unnormalised(value: int | None) -> int | None:
     if value is None or value < 100 or value % 100 > 39:
         return value
     return value - 100 + 60
-
-
-def hhmm(minutes: int) -> int:
-    return (minutes // 60) * 100 + minutes % 60
 
 
 def clock(minutes: int, midnight_as_2400: bool) -> int:
@@ -344,7 +322,7 @@ def source_batch(draw: st.DrawFn) -> tuple[str, list[Row]]:
                 scheduled = row[f"sched_{prefix}_time"]
                 if isinstance(scheduled, int) and row[f"{prefix}_time"] is not None:
                     row[f"{prefix}_delay"] = value
-                    row[f"{prefix}_time"] = clock(hhmm_minutes(scheduled) + value, False)
+                    row[f"{prefix}_time"] = clock(hhmm_to_minutes(scheduled) + value, False)
             else:
                 row[name] = value
         rows.append(row)
@@ -448,15 +426,7 @@ def fact_batch(draw: st.DrawFn) -> list[Row]:
 @pytest.fixture(scope="module")
 def pg(pg_server: PgServer) -> Iterator[Conn]:
     """A session on the test server; the rows go to temporary tables only."""
-    url = pg_server.admin
-    with psycopg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        dbname=url.database or "postgres",
-        autocommit=True,
-    ) as conn:
+    with pg_server.admin_connect() as conn:
         conn.execute("SET jit = off")
         yield conn
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from flightdeck.schemas.flights import FactFlight, SourceFlight
 from flightdeck.transformers.flights import UNKNOWN_KEY, ReferenceLookup, localize, to_fact, to_facts, wall_clock, zone
+from tests.support import hhmm
 
 Row = dict[str, Any]
 RealFlight = Callable[[int, int, str, int], Row]
@@ -25,10 +26,6 @@ EDT = dt.timedelta(hours=-4)
 
 def utc(*parts: int) -> dt.datetime:
     return dt.datetime(*parts, tzinfo=dt.UTC)  # pyright: ignore[reportArgumentType]
-
-
-def hhmm(minutes: int) -> int:
-    return (minutes // 60) * 100 + minutes % 60
 
 
 @pytest.fixture

@@ -163,23 +163,22 @@ def replace_partition(
         "target": target,
         "targets": targets,
         "wanted": wanted,
-        "pcol": pcol,
         "same_key": sql.SQL(" AND ").join(sql.SQL("w.{0} = t.{0}").format(sql.Identifier(k)) for k in key),
         "same_row": sql.SQL("({}) IS NOT DISTINCT FROM ({})").format(
             sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(n)) for n in names),
             sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(n)) for n in names),
         ),
         "wanted_names": sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(n)) for n in names),
+        "in_partition": sql.SQL("t.{pcol} >= %(start)s AND t.{pcol} < %(end)s").format(pcol=pcol),
     }
     params = {"start": start, "end": end, "excluded": list(exclude_ctids), "run_id": run_id}
-    in_partition = sql.SQL("t.{pcol} >= %(start)s AND t.{pcol} < %(end)s").format(pcol=pcol)
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(target.as_string(conn), start),))
         cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid <> ALL(%(excluded)s::tid[])").format(staging), params)
         wanted_rows = int(str((cur.fetchone() or (0,))[0]))
-        cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} AS t WHERE {})").format(target, in_partition), params)
-        holds_rows = bool((cur.fetchone() or (False,))[0])
-        if not holds_rows:
+        cur.execute(sql.SQL("SELECT count(*) FROM {target} AS t WHERE {in_partition}").format(**fmt), params)
+        existing = int(str((cur.fetchone() or (0,))[0]))
+        if not existing:
             # A first load (or a day emptied earlier): nothing to compare against, a plain insert.
             cur.execute(
                 sql.SQL(
@@ -198,23 +197,21 @@ def replace_partition(
                 sql.SQL(
                     "DELETE FROM {target} AS t WHERE {in_partition} "
                     "AND NOT EXISTS (SELECT 1 FROM ({wanted}) AS w WHERE {same_key} AND {same_row})"
-                ).format(**fmt, in_partition=in_partition),
+                ).format(**fmt),
                 params,
             )
             deleted = cur.rowcount
             # Every row the delete kept equals one wanted row, keys being unique on both sides: when as
             # many rows remain as are wanted, all of them are there and the insert's anti-join (as dear
             # as the delete's) would find nothing. The usual case of a rerun of an unchanged day.
-            cur.execute(sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(target, in_partition), params)
-            kept = int(str((cur.fetchone() or (0,))[0]))
             inserted = 0
-            if kept != wanted_rows:
+            if existing - deleted != wanted_rows:
                 cur.execute(
                     sql.SQL(
                         "INSERT INTO {target} ({targets}, run_id) SELECT {wanted_names}, %(run_id)s "
                         "FROM ({wanted}) AS w WHERE NOT EXISTS (SELECT 1 FROM {target} AS t "
                         "WHERE {in_partition} AND {same_key})"
-                    ).format(**fmt, in_partition=in_partition),
+                    ).format(**fmt),
                     params,
                 )
                 inserted = cur.rowcount
