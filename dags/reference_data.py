@@ -13,7 +13,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
-from flightdeck.config import project_config
+from flightdeck.core.config import project_config
 from flightdeck_operators import ReferenceFileLoadOperator, ResolveFactKeysOperator
 from flightdeck_operators.assets import DIMENSIONS
 from flightdeck_operators.defaults import default_args

@@ -29,12 +29,12 @@ import pytest  # noqa: E402
 from psycopg import sql  # noqa: E402
 from sqlalchemy.engine import URL, make_url  # noqa: E402
 
-from flightdeck import devenv  # noqa: E402
-from flightdeck.config import ProjectConfig, project_config  # noqa: E402
-from flightdeck.db import dispose_engines  # noqa: E402
-from flightdeck.pipeline import Endpoints  # noqa: E402
-from flightdeck.reference import landing_folder  # noqa: E402
-from flightdeck.seed import seed_source, write_reference_drop  # noqa: E402
+from flightdeck.core.config import ProjectConfig, project_config  # noqa: E402
+from flightdeck.core.db import dispose_engines  # noqa: E402
+from flightdeck.sources.flights.pipeline import Endpoints  # noqa: E402
+from flightdeck.sources.reference.pipeline import landing_folder  # noqa: E402
+from flightdeck_tools import devenv  # noqa: E402
+from flightdeck_tools.seed import seed_source, write_reference_drop  # noqa: E402
 
 devenv.configure_airflow(os.environ)
 

@@ -8,11 +8,11 @@ from typing import Any
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect
-from flightdeck.partition import Partition
-from flightdeck.reference import FileLoadResult, load_reference_file, resolve_fact_keys
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect
+from flightdeck.core.partition import Partition
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.reference.pipeline import FileLoadResult, load_reference_file, resolve_fact_keys
 
 # Columns that legitimately differ between two loads of the same data.
 VOLATILE = ("run_id", "loaded_at", "updated_at", "rejected_at", "rejected_id", "started_at")

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from airflow.sdk import BaseNotifier
 
-from flightdeck.logs import get_logger
+from flightdeck.core.logs import get_logger
 
 WEBHOOK_CONN_ID = "alerts_webhook"
 DELIVERY_TIMEOUT_S = 10

@@ -15,10 +15,10 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from flightdeck import marts
-from flightdeck.config import project_config
-from flightdeck.connections import postgres_url
-from flightdeck.errors import describe, is_transient
+from flightdeck.core.config import project_config
+from flightdeck.core.connections import postgres_url
+from flightdeck.core.errors import describe, is_transient
+from flightdeck.marts import daily_route_performance as marts
 
 
 def trigger_events(context: Any) -> list[marts.TriggerEvent]:

@@ -14,8 +14,8 @@ from airflow.providers.common.sql.operators.sql import (  # pyright: ignore[repo
     SQLTableCheckOperator,
 )
 
-from flightdeck.config import PipelineConfig
-from flightdeck.logs import get_logger
+from flightdeck.core.config import PipelineConfig
+from flightdeck.core.logs import get_logger
 from flightdeck_operators.stages import record_failure
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flightdeck import reference
-from flightdeck.config import ProjectConfig, project_config
-from flightdeck.connections import postgres_url
-from flightdeck.partition import Partition
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.config import ProjectConfig, project_config
+from flightdeck.core.connections import postgres_url
+from flightdeck.core.partition import Partition
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.sources.reference import pipeline as reference
 from flightdeck_operators.stages import _StageOperator, partition_from_context  # pyright: ignore[reportPrivateUsage]
 
 

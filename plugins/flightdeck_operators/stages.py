@@ -1,4 +1,4 @@
-"""One operator per pipeline stage; each builds the run's partition and calls flightdeck.pipeline.
+"""One operator per pipeline stage; each builds the run's partition and calls flightdeck.sources.flights.pipeline.
 
 Errors are sorted once here, for everything the task does (configuration, connections and the
 stage itself): permanent ones become AirflowFailException (no retry; the message says what to
@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig, project_config
-from flightdeck.connections import postgres_url
-from flightdeck.errors import ReconciliationError, describe, is_transient
-from flightdeck.logs import get_logger
-from flightdeck.partition import Partition, local_days
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.config import ProjectConfig, project_config
+from flightdeck.core.connections import postgres_url
+from flightdeck.core.errors import ReconciliationError, describe, is_transient
+from flightdeck.core.logs import get_logger
+from flightdeck.core.partition import Partition, local_days
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
 
 StageFunction = Callable[[Endpoints, ProjectConfig, Partition], object]
 
@@ -129,7 +129,7 @@ def _record(
     try:
         pipeline.mark_status(endpoints.warehouse, partition, status, message, only_if_status=only_if_status)
     except Exception as exc:
-        get_logger("flightdeck.audit").warning(
+        get_logger("flightdeck.core.audit").warning(
             "could not record the failure in audit.load_runs",
             extra={"event": "audit_unavailable", "error": type(exc).__name__, **partition.log_context()},
         )

@@ -13,7 +13,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable
 from airflow.serialization.encoders import coerce_to_core_timetable
 
-from flightdeck.paths import PROJECT_ROOT
+from flightdeck.core.paths import PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
 PLUGINS = PROJECT_ROOT / "plugins"

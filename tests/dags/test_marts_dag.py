@@ -9,7 +9,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import Asset, AssetAny
 
-from flightdeck.paths import PROJECT_ROOT
+from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck_operators.assets import (
     DAILY_ROUTE_PERFORMANCE,
     DIMENSIONS,

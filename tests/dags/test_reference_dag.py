@@ -10,8 +10,8 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable
 
-from flightdeck.config import ConfigError, project_config
-from flightdeck.paths import PROJECT_ROOT
+from flightdeck.core.config import ConfigError, project_config
+from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck_operators.reference import ReferenceFileLoadOperator, ResolveFactKeysOperator
 
 

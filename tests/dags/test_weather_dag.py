@@ -10,7 +10,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable
 
-from flightdeck.paths import PROJECT_ROOT
+from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck_operators import (
     WeatherCheckOperator,
     WeatherExtractOperator,

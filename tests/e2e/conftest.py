@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flightdeck.pipeline import Endpoints
+from flightdeck.sources.flights.pipeline import Endpoints
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.db import connect, dispose_engines
-from flightdeck.paths import PROJECT_ROOT
+from flightdeck.core.db import connect, dispose_engines
+from flightdeck.core.paths import PROJECT_ROOT
 from tests.conftest import PgServer
 
 DOCUMENTS = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "documentation").glob("*.md"))]

@@ -11,11 +11,11 @@ from airflow.models.asset import AssetEvent, AssetModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
-from flightdeck.cli import main
-from flightdeck.marts import TriggerEvent, affected_days
-from flightdeck.paths import PROJECT_ROOT
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.paths import PROJECT_ROOT
+from flightdeck.marts.daily_route_performance import TriggerEvent, affected_days
+from flightdeck.sources.flights.pipeline import Endpoints
 from flightdeck_operators.assets import FACT_FLIGHTS
+from flightdeck_tools.cli import main
 from tests.support import scalar, table_checksum
 
 MART_ORDER = "flight_date, origin, dest, carrier"

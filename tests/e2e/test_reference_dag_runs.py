@@ -10,9 +10,9 @@ from airflow.models.asset import AssetEvent, AssetModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
-from flightdeck.cli import main
-from flightdeck.pipeline import Endpoints
+from flightdeck.sources.flights.pipeline import Endpoints
 from flightdeck_operators.assets import DIMENSIONS
+from flightdeck_tools.cli import main
 from tests.support import scalar
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.cli import run_metadata_write, scheduler_backfill_args
-from flightdeck.pipeline import Endpoints
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck_tools.cli import run_metadata_write, scheduler_backfill_args
 from tests.support import scalar, table_checksum
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,9 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.db import apply_sql_file, connect, dispose_engines
-from flightdeck.loaders.staging import copy_records
-from flightdeck.seed import FLIGHT_COLUMNS
+from flightdeck.core.db import apply_sql_file, connect, dispose_engines
+from flightdeck.core.staging import copy_records
+from flightdeck_tools.seed import FLIGHT_COLUMNS
 from tests.conftest import PgServer
 
 SQL_INJECTION = "'); DROP TABLE core.fact_flights; --"

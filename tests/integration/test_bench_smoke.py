@@ -12,10 +12,15 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.bench import data, methods
-from flightdeck.bench.models import METHODS, PIPELINE_METHODS, BenchResults
-from flightdeck.bench.report import END_MARKER, START_MARKER, write_doc
-from flightdeck.bench.runner import (
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import apply_sql_file, connect, dispose_engines
+from flightdeck.core.errors import PermanentPipelineError
+from flightdeck.core.staging import copy_query
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck_tools.bench import data, methods
+from flightdeck_tools.bench.models import METHODS, PIPELINE_METHODS, BenchResults
+from flightdeck_tools.bench.report import END_MARKER, START_MARKER, write_doc
+from flightdeck_tools.bench.runner import (
     BenchOptions,
     airflow_uri,
     exclusive,
@@ -23,12 +28,7 @@ from flightdeck.bench.runner import (
     read_results,
     run_benchmark,
 )
-from flightdeck.config import ProjectConfig
-from flightdeck.db import apply_sql_file, connect, dispose_engines
-from flightdeck.errors import PermanentPipelineError
-from flightdeck.extractors.postgres import copy_query
-from flightdeck.pipeline import Endpoints
-from flightdeck.seed import FLIGHT_COLUMNS
+from flightdeck_tools.seed import FLIGHT_COLUMNS
 from tests.conftest import PgServer
 
 ROWS = 1500

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flightdeck.cli import main
-from flightdeck.pipeline import Endpoints
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck_tools.cli import main
 from tests.conftest import PgServer
 from tests.support import scalar
 
@@ -24,7 +24,7 @@ def test_seed_loads_the_source_once_and_then_does_nothing(
         assert "already seeded" in capsys.readouterr().out
         assert scalar(source, "SELECT count(*) FROM ops.flights") == 336_776
     finally:
-        from flightdeck.db import dispose_engines
+        from flightdeck.core.db import dispose_engines
 
         dispose_engines()
         pg_server.drop_database(source)

@@ -15,13 +15,13 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect
-from flightdeck.errors import SourceNotReadyError, is_transient
-from flightdeck.loaders.staging import copy_records
-from flightdeck.pipeline import Endpoints
-from flightdeck.seed import FLIGHT_COLUMNS
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect
+from flightdeck.core.errors import SourceNotReadyError, is_transient
+from flightdeck.core.staging import copy_records
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck_tools.seed import FLIGHT_COLUMNS
 from tests.integration.conftest import SQL_INJECTION, real_rows
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 

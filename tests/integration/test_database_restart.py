@@ -17,13 +17,14 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck import devenv, pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import apply_sql_file, connect, dispose_engines
-from flightdeck.errors import PermanentPipelineError
-from flightdeck.loaders.staging import copy_records
-from flightdeck.pipeline import Endpoints
-from flightdeck.seed import FLIGHT_COLUMNS
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import apply_sql_file, connect, dispose_engines
+from flightdeck.core.errors import PermanentPipelineError
+from flightdeck.core.staging import copy_records
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck_tools import devenv
+from flightdeck_tools.seed import FLIGHT_COLUMNS
 from tests.conftest import PgServer
 from tests.integration.conftest import real_rows
 from tests.support import load_reference, run_flights_day, table_checksum

@@ -8,10 +8,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.errors import PermanentPipelineError, SourceNotReadyError, is_transient
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.errors import PermanentPipelineError, SourceNotReadyError, is_transient
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
 from tests.support import scalar
 
 JAN_1 = pipeline.default_partition("flights", dt.date(2013, 1, 1))
@@ -97,7 +97,7 @@ def test_a_missing_source_table_is_a_permanent_error(pg_server, warehouse_url: U
             pipeline.extract(Endpoints(source=empty_source, warehouse=warehouse_url), project, JAN_1)
         assert not is_transient(caught.value)
     finally:
-        from flightdeck.db import dispose_engines
+        from flightdeck.core.db import dispose_engines
 
         dispose_engines()
         pg_server.drop_database(empty_source)

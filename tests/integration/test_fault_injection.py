@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect, dispose_engines
-from flightdeck.errors import PermanentPipelineError, is_transient
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect, dispose_engines
+from flightdeck.core.errors import PermanentPipelineError, is_transient
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))

@@ -13,12 +13,12 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect, dispose_engines
-from flightdeck.marts import ensure_marts, rebuild_daily_route_performance
-from flightdeck.pipeline import Endpoints
-from flightdeck.roles import grant_loader, grant_source_reader
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect, dispose_engines
+from flightdeck.marts.daily_route_performance import ensure_marts, rebuild_daily_route_performance
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.warehouse.roles import grant_loader, grant_source_reader
 from tests.conftest import PgServer
 from tests.support import load_reference, run_flights_day, scalar
 

@@ -11,14 +11,14 @@ import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.marts import rebuild_daily_route_performance
-from flightdeck.pipeline import Endpoints
-from flightdeck.weather import stages as weather
-from flightdeck.weather.replay_server import serve_in_background
+from flightdeck.core.config import ProjectConfig
+from flightdeck.marts.daily_route_performance import rebuild_daily_route_performance
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.sources.weather import pipeline as weather
 from flightdeck_operators.assets import DAILY_ROUTE_PERFORMANCE
 from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
+from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 2))

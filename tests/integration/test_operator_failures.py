@@ -12,8 +12,8 @@ import yaml
 from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy.engine import URL
 
-from flightdeck.config import project_config
-from flightdeck.paths import PROJECT_ROOT
+from flightdeck.core.config import project_config
+from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck_operators import (
     ExtractToStagingOperator,
     PartitionLoadOperator,

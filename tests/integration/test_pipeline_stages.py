@@ -10,11 +10,11 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect
-from flightdeck.errors import PermanentPipelineError, ReconciliationError
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect
+from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
 from tests.integration.conftest import SQL_INJECTION
 from tests.support import load_reference, scalar, table_checksum
 

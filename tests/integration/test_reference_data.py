@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect
-from flightdeck.errors import PermanentPipelineError, ReconciliationError
-from flightdeck.extractors.files import MalformedFileError
-from flightdeck.loaders.dimensions import FIRST_VALID_FROM
-from flightdeck.partition import Partition
-from flightdeck.pipeline import Endpoints
-from flightdeck.reference import FileLoadResult, ResolvedKeys, load_reference_file, resolve_fact_keys
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect
+from flightdeck.core.dimensions import FIRST_VALID_FROM
+from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.core.files import MalformedFileError
+from flightdeck.core.partition import Partition
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.sources.reference.pipeline import FileLoadResult, ResolvedKeys, load_reference_file, resolve_fact_keys
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)

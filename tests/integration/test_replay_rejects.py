@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect
-from flightdeck.errors import PermanentPipelineError, ReconciliationError
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect
+from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect, dispose_engines
-from flightdeck.errors import PermanentPipelineError, is_transient
-from flightdeck.pipeline import Endpoints
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect, dispose_engines
+from flightdeck.core.errors import PermanentPipelineError, is_transient
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
 from tests.conftest import PgServer
 from tests.support import scalar
 

@@ -25,17 +25,16 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from sqlalchemy.engine import URL
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect, dispose_engines
-from flightdeck.errors import PermanentPipelineError
-from flightdeck.extractors.postgres import create_staging_table
-from flightdeck.loaders.staging import copy_records, read_chunks
-from flightdeck.partition import Partition
-from flightdeck.pipeline import FACT_COLUMNS, SOURCE_COLUMNS, Endpoints
-from flightdeck.transformers import flights_sql
-from flightdeck.transformers.flights import ReferenceLookup
-from flightdeck.validation import Rejection
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect, dispose_engines
+from flightdeck.core.errors import PermanentPipelineError
+from flightdeck.core.partition import Partition
+from flightdeck.core.staging import copy_records, create_staging_table, read_chunks
+from flightdeck.core.validation import Rejection
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights import transform_sql as flights_sql
+from flightdeck.sources.flights.facts import ReferenceLookup
+from flightdeck.sources.flights.pipeline import FACT_COLUMNS, SOURCE_COLUMNS, Endpoints
 from tests.conftest import PgServer
 from tests.support import hhmm
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from flightdeck import pipeline
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect
-from flightdeck.pipeline import Endpoints
-from flightdeck.weather import stages as weather
-from flightdeck.weather.replay_server import serve_in_background
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect
+from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.sources.weather import pipeline as weather
+from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)

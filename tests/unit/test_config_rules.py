@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from flightdeck.config import ConfigError, load_config, parse_config, project_config
-from flightdeck.paths import PROJECT_ROOT
-from flightdeck.schemas.flights import FactFlight, SourceFlight
+from flightdeck.core.config import ConfigError, load_config, parse_config, project_config
+from flightdeck.core.paths import PROJECT_ROOT
+from flightdeck.sources.flights.schemas import FactFlight, SourceFlight
 
 REAL_CONFIG = PROJECT_ROOT / "config" / "pipelines.yaml"
 DELETE = object()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
-from flightdeck.connections import with_libpq_extras
+from flightdeck.core.connections import with_libpq_extras
 
 
 def test_libpq_extras_are_carried_into_the_url_and_others_are_not() -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.errors import PermanentPipelineError
-from flightdeck.extractors.files import CsvDrop, MalformedFileError, parse_csv, read_file
-from flightdeck.reference import csv_columns, drop_rejections
-from flightdeck.schemas.reference import AircraftRef, AirportRef
+from flightdeck.core.errors import PermanentPipelineError
+from flightdeck.core.files import CsvDrop, MalformedFileError, parse_csv, read_file
+from flightdeck.sources.reference.pipeline import csv_columns, drop_rejections
+from flightdeck.sources.reference.schemas import AircraftRef, AirportRef
 
 PLANES = "planes.csv"
 PLANES_COLUMNS = csv_columns(AircraftRef)

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg import errors as pgerrors
 
-from flightdeck.errors import (
+from flightdeck.core.errors import (
     PermanentPipelineError,
     ReconciliationError,
     TransientPipelineError,

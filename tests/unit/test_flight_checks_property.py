@@ -23,13 +23,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ValidationError
 
-from flightdeck.loaders.staging import copy_records
-from flightdeck.pipeline import SOURCE_COLUMNS, fact_staging_columns
-from flightdeck.schemas.flight_checks import FACT_CHECKS, SOURCE_CHECKS, ModelChecks, columns_of, model_checks
-from flightdeck.schemas.flights import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
-from flightdeck.schemas.types import SQL_COUNTERPARTS, hhmm_to_minutes
-from flightdeck.transformers.flights import ReferenceLookup, to_fact, zone
-from flightdeck.transformers.flights_sql import COPIED_FROM_SOURCE, FACT_CHECKS_AFTER_SOURCE
+from flightdeck.core.rules import SQL_COUNTERPARTS
+from flightdeck.core.sqlchecks import FACT_CHECKS, SOURCE_CHECKS, ModelChecks, columns_of, model_checks
+from flightdeck.core.staging import copy_records
+from flightdeck.sources.flights.facts import ReferenceLookup, to_fact, zone
+from flightdeck.sources.flights.pipeline import SOURCE_COLUMNS, fact_staging_columns
+from flightdeck.sources.flights.schemas import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
+from flightdeck.sources.flights.transform_sql import COPIED_FROM_SOURCE, FACT_CHECKS_AFTER_SOURCE
+from flightdeck.warehouse.types import hhmm_to_minutes
 from tests.conftest import PgServer
 from tests.support import hhmm
 
@@ -498,7 +499,7 @@ def test_the_fact_checks_accept_exactly_what_fact_flight_accepts(pg: Conn, facts
 @given(value=st.one_of(st.sampled_from(EDGE_INTS), st.integers(*INT4)))
 @settings(max_examples=300, deadline=None)
 def test_the_clock_validator_and_its_sql_agree_on_every_integer(pg: Conn, value: int) -> None:
-    from flightdeck.schemas import types
+    from flightdeck.warehouse import types
 
     template = SQL_COUNTERPARTS[types._valid_hhmm].template
     found = pg.execute(sql.SQL("SELECT " + template).format(value=sql.Literal(value))).fetchone()

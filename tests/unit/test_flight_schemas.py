@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from flightdeck.schemas.flights import FactFlight, SourceFlight
-from flightdeck.schemas.types import ClockHHMM, ScheduledHHMM
-from flightdeck.transformers.flights import ReferenceLookup, to_fact, zone
-from flightdeck.validation import Rejection, validate_records
+from flightdeck.core.validation import Rejection, validate_records
+from flightdeck.sources.flights.facts import ReferenceLookup, to_fact, zone
+from flightdeck.sources.flights.schemas import FactFlight, SourceFlight
+from flightdeck.warehouse.types import ClockHHMM, ScheduledHHMM
 
 Row = dict[str, Any]
 RealFlight = Callable[[int, int, str, int], Row]

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flightdeck.schemas.flights import FactFlight, SourceFlight
-from flightdeck.transformers.flights import UNKNOWN_KEY, ReferenceLookup, localize, to_fact, to_facts, wall_clock, zone
+from flightdeck.sources.flights.facts import UNKNOWN_KEY, ReferenceLookup, localize, to_fact, to_facts, wall_clock, zone
+from flightdeck.sources.flights.schemas import FactFlight, SourceFlight
 from tests.support import hhmm
 
 Row = dict[str, Any]

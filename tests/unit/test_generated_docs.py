@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.docgen import OUTPUT, SECTIONS, parse_tables, render, render_data_schemas
-from flightdeck.paths import SQL_DIR
+from flightdeck.core.paths import SQL_DIR
+from flightdeck_tools.docgen import OUTPUT, SECTIONS, parse_tables, render, render_data_schemas
 
 
 def test_the_committed_data_schemas_document_is_current() -> None:

@@ -10,8 +10,8 @@ import pytest
 from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
-from flightdeck.errors import PermanentPipelineError
-from flightdeck.marts import MalformedAssetEvent, TriggerEvent, affected_days, days_from_conf
+from flightdeck.core.errors import PermanentPipelineError
+from flightdeck.marts.daily_route_performance import MalformedAssetEvent, TriggerEvent, affected_days, days_from_conf
 from flightdeck_operators.assets import FACT_FLIGHTS, WEATHER_HOURLY
 from flightdeck_operators.marts import days_to_rebuild
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flightdeck.cli import run_metadata_write
+from flightdeck_tools.cli import run_metadata_write
 
 LOCKED = "sqlite3.OperationalError: database is locked"
 RUNNING = "airflow.models.backfill.AlreadyRunningBackfill: Another backfill is running for Dag flights_daily."

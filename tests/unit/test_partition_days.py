@@ -8,7 +8,7 @@ import pendulum
 import pytest
 from psycopg import sql
 
-from flightdeck.partition import Partition, local_days
+from flightdeck.core.partition import Partition, local_days
 
 NEW_YORK = "America/New_York"
 

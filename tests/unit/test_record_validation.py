@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from flightdeck.schemas.flights import SourceFlight
-from flightdeck.schemas.reference import AirportRef
-from flightdeck.validation import Rejection, explain, validate_records
+from flightdeck.core.validation import Rejection, explain, validate_records
+from flightdeck.sources.flights.schemas import SourceFlight
+from flightdeck.sources.reference.schemas import AirportRef
 
 Row = dict[str, Any]
 RealFlight = Callable[[int, int, str, int], Row]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel
 
-from flightdeck.schemas.reference import AircraftRef, AirportRef, CarrierRef
-from flightdeck.validation import Rejection, validate_records
+from flightdeck.core.validation import Rejection, validate_records
+from flightdeck.sources.reference.schemas import AircraftRef, AirportRef, CarrierRef
 
 Row = dict[str, Any]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flightdeck.extractors.drift import compare
+from flightdeck.core.drift import compare
 
 EXPECTED = (("id", "bigint"), ("n", "integer"), ("code", "text"), ("at", "timestamptz"))
 LIVE = {"id": "bigint", "n": "integer", "code": "text", "at": "timestamp with time zone"}

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from pythonjsonlogger.json import JsonFormatter
 
-from flightdeck.logs import LOGGER_NAME, get_logger, stage_log
-from flightdeck.partition import Partition
+from flightdeck.core.logs import LOGGER_NAME, get_logger, stage_log
+from flightdeck.core.partition import Partition
 
 Lines = Callable[[], list[dict[str, Any]]]
 
@@ -138,7 +138,7 @@ def test_an_interrupted_stage_is_logged_as_failed(json_lines: Lines) -> None:
 
 def test_stage_lines_go_to_stderr_as_json_and_nothing_to_stdout() -> None:
     script = (
-        "from flightdeck.logs import stage_log\n"
+        "from flightdeck.core.logs import stage_log\n"
         "with stage_log('extract', {'pipeline': 'flights', 'run_id': 'manual__1'}) as counts:\n"
         "    counts.records_in = counts.records_out = 5\n"
     )

