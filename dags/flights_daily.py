@@ -12,13 +12,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
-from flightdeck.core.config import project_config
-from flightdeck_operators import (
-    ExtractToStagingOperator,
-    PartitionLoadOperator,
-    ReconcileOperator,
-    ValidateTransformOperator,
-)
+from flightdeck.catalog import project_config
+from flightdeck_operators import PipelineStageOperator
 from flightdeck_operators.assets import FACT_FLIGHTS
 from flightdeck_operators.defaults import default_args
 from flightdeck_operators.quality import quality_check_tasks
@@ -36,11 +31,11 @@ with DAG(
     tags=["flights", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:
-    extract = ExtractToStagingOperator(task_id="extract", pipeline_name=PIPELINE)
-    transform = ValidateTransformOperator(task_id="validate_transform", pipeline_name=PIPELINE)
+    extract = PipelineStageOperator(task_id="extract", pipeline=PIPELINE, stage="extract")
+    transform = PipelineStageOperator(task_id="validate_transform", pipeline=PIPELINE, stage="transform")
     # Emits the core.fact_flights asset (the day it replaced) for the marts DAG.
-    load = PartitionLoadOperator(task_id="load", pipeline_name=PIPELINE, asset=FACT_FLIGHTS)
-    check = ReconcileOperator(task_id="check", pipeline_name=PIPELINE)
+    load = PipelineStageOperator(task_id="load", pipeline=PIPELINE, stage="load", asset=FACT_FLIGHTS)
+    check = PipelineStageOperator(task_id="check", pipeline=PIPELINE, stage="check")
 
     # Post-load data-quality checks from config/, then the reconciliation that marks the run a success.
     quality = quality_check_tasks(PIPELINE, project_config().pipeline(PIPELINE), project_config().warehouse_conn_id)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
-from flightdeck.core.config import project_config
-from flightdeck_operators import ReferenceFileLoadOperator, ResolveFactKeysOperator
+from flightdeck.catalog import project_config
+from flightdeck_operators import PipelineStageOperator
 from flightdeck_operators.assets import DIMENSIONS
 from flightdeck_operators.defaults import default_args
 
@@ -31,7 +31,11 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     loads = [
-        ReferenceFileLoadOperator(task_id=f"load_{name}", file_name=name) for name in project_config().reference.files
+        PipelineStageOperator(task_id=f"load_{name}", pipeline=f"reference.{name}", stage="load")
+        for name in project_config().reference.files
     ]
-    resolve = ResolveFactKeysOperator(task_id="resolve_fact_keys", asset=DIMENSIONS)
+    # Its event names the local days whose facts changed (null bounds when none did), for the marts DAG.
+    resolve = PipelineStageOperator(
+        task_id="resolve_fact_keys", pipeline="reference.fact_keys", stage="resolve", asset=DIMENSIONS
+    )
     chain(loads, resolve)

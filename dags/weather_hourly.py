@@ -10,14 +10,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
-from flightdeck_operators import (
-    WeatherCheckOperator,
-    WeatherExtractOperator,
-    WeatherLoadOperator,
-    WeatherValidateTransformOperator,
-)
+from flightdeck_operators import PipelineStageOperator
 from flightdeck_operators.assets import WEATHER_HOURLY
 from flightdeck_operators.defaults import default_args
+
+PIPELINE = "weather"
 
 with DAG(
     dag_id="weather_hourly",
@@ -30,10 +27,10 @@ with DAG(
     tags=["weather", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:
-    extract = WeatherExtractOperator(task_id="extract")
-    transform = WeatherValidateTransformOperator(task_id="validate_transform")
+    extract = PipelineStageOperator(task_id="extract", pipeline=PIPELINE, stage="extract")
+    transform = PipelineStageOperator(task_id="validate_transform", pipeline=PIPELINE, stage="transform")
     # Emits the core.weather_hourly asset (the day it replaced) for the marts DAG.
-    load = WeatherLoadOperator(task_id="load", asset=WEATHER_HOURLY)
-    check = WeatherCheckOperator(task_id="check")
+    load = PipelineStageOperator(task_id="load", pipeline=PIPELINE, stage="load", asset=WEATHER_HOURLY)
+    check = PipelineStageOperator(task_id="check", pipeline=PIPELINE, stage="check")
 
     chain(extract, transform, load, check)

@@ -29,10 +29,10 @@ import pytest  # noqa: E402
 from psycopg import sql  # noqa: E402
 from sqlalchemy.engine import URL, make_url  # noqa: E402
 
-from flightdeck.core.config import ProjectConfig, project_config  # noqa: E402
+from flightdeck.catalog import ProjectConfig, ensure_warehouse, project_config  # noqa: E402
 from flightdeck.core.db import dispose_engines  # noqa: E402
-from flightdeck.sources.flights.pipeline import Endpoints  # noqa: E402
-from flightdeck.sources.reference.pipeline import landing_folder  # noqa: E402
+from flightdeck.core.stage import Endpoints  # noqa: E402
+from flightdeck.sources.reference.extract import landing_folder  # noqa: E402
 from flightdeck_tools import devenv  # noqa: E402
 from flightdeck_tools.seed import seed_source, write_reference_drop  # noqa: E402
 
@@ -112,8 +112,9 @@ def reference_drop() -> Path:
 
 @pytest.fixture
 def warehouse_url(pg_server: PgServer) -> Iterator[URL]:
-    """An empty warehouse database for one test."""
+    """A warehouse database for one test: the project's DDL applied (as the operators do), no data."""
     url = pg_server.create_database("fdt_wh")
+    ensure_warehouse(url, project_config().staging_schema)
     yield url
     dispose_engines()
     pg_server.drop_database(url)

@@ -8,20 +8,31 @@ from typing import Any
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck import catalog
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.db import connect
 from flightdeck.core.partition import Partition
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.reference.pipeline import FileLoadResult, load_reference_file, resolve_fact_keys
+from flightdeck.core.stage import Endpoints, StageContext
+from flightdeck.sources.flights import pipeline as flights
+from flightdeck.sources.reference.load import FileLoadResult, load_reference_file
+from flightdeck.warehouse.fact_keys import resolve_fact_keys
 
 # Columns that legitimately differ between two loads of the same data.
 VOLATILE = ("run_id", "loaded_at", "updated_at", "rejected_at", "rejected_id", "started_at")
 
 
-def run_flights_day(endpoints: pipeline.Endpoints, project: ProjectConfig, partition: Partition) -> None:
+def stage_context(project: ProjectConfig, partition: Partition, endpoints: Endpoints | URL) -> StageContext[Any]:
+    """The context a stage of the partition's pipeline gets (a URL alone: the warehouse, no source)."""
+    if isinstance(endpoints, URL):
+        endpoints = Endpoints(warehouse=endpoints)
+    return catalog.stage_context(project, partition, endpoints)
+
+
+def run_flights_day(endpoints: Endpoints, project: ProjectConfig, partition: Partition) -> None:
     """Every stage of flights_daily for one day, in order, as a run of the DAG does."""
-    for stage in (pipeline.extract, pipeline.transform, pipeline.load, pipeline.check):
-        stage(endpoints, project, partition)
+    ctx = stage_context(project, partition, endpoints)
+    for stage in flights.PIPELINE.stages.values():
+        stage(ctx)
 
 
 def hhmm(minutes: int) -> int:
@@ -62,9 +73,7 @@ def load_reference(
 ) -> dict[str, FileLoadResult]:
     """What a reference_data run does: every file of the landing folder's drop, then the fact keys."""
     partition = Partition("reference", day, day + dt.timedelta(days=1), "reference_data", run_id)
-    results = {
-        name: load_reference_file(warehouse, project.reference, project.staging_schema, name, partition)
-        for name in project.reference.files
-    }
+    ctx = StageContext(project.reference, partition, Endpoints(warehouse=warehouse), project.staging_schema)
+    results = {name: load_reference_file(ctx, name) for name in project.reference.files}
     resolve_fact_keys(warehouse, partition)
     return results

@@ -1,31 +1,10 @@
-"""Airflow operators that wrap the pure stage functions of the `flightdeck` package."""
+"""Airflow operators that run the stages of the `flightdeck` pipelines (see flightdeck.core.stage)."""
 
 from flightdeck_operators.alerts import WebhookAlertNotifier, alert_on_failure, alert_on_retry
-from flightdeck_operators.reference import ReferenceFileLoadOperator, ResolveFactKeysOperator
-from flightdeck_operators.stages import (
-    ExtractToStagingOperator,
-    PartitionLoadOperator,
-    ReconcileOperator,
-    ValidateTransformOperator,
-)
-from flightdeck_operators.weather import (
-    WeatherCheckOperator,
-    WeatherExtractOperator,
-    WeatherLoadOperator,
-    WeatherValidateTransformOperator,
-)
+from flightdeck_operators.stages import PipelineStageOperator
 
 __all__ = [
-    "ExtractToStagingOperator",
-    "PartitionLoadOperator",
-    "ReconcileOperator",
-    "ReferenceFileLoadOperator",
-    "ResolveFactKeysOperator",
-    "ValidateTransformOperator",
-    "WeatherCheckOperator",
-    "WeatherExtractOperator",
-    "WeatherLoadOperator",
-    "WeatherValidateTransformOperator",
+    "PipelineStageOperator",
     "WebhookAlertNotifier",
     "alert_on_failure",
     "alert_on_retry",

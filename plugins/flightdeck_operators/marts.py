@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from flightdeck.core.config import project_config
+from flightdeck import catalog
 from flightdeck.core.connections import postgres_url
 from flightdeck.core.errors import describe, is_transient
 from flightdeck.marts import daily_route_performance as marts
@@ -67,7 +67,9 @@ class RebuildDailyRoutePerformanceOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         try:
             days = days_to_rebuild(context)
-            warehouse = postgres_url(project_config().warehouse_conn_id)
+            project = catalog.project_config()
+            warehouse = postgres_url(project.warehouse_conn_id)
+            catalog.ensure_warehouse(warehouse, project.staging_schema)
             marts.rebuild_daily_route_performance(
                 warehouse,
                 days,

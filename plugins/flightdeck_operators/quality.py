@@ -13,32 +13,43 @@ from airflow.providers.common.sql.operators.sql import (  # pyright: ignore[repo
     SQLColumnCheckOperator,
     SQLTableCheckOperator,
 )
+from airflow.sdk import BaseOperator
+from psycopg import sql
 
-from flightdeck.core.config import PipelineConfig
+from flightdeck import catalog
+from flightdeck.core.compose import count, qualified
+from flightdeck.core.db import connect
 from flightdeck.core.logs import get_logger
-from flightdeck_operators.stages import record_failure
+from flightdeck.sources.flights.config import FlightsConfig
+from flightdeck_operators.stages import record_failure, resolve
 
 
-def partition_clause(cfg: PipelineConfig) -> str:
-    """The WHERE clause of the run's days, rendered by Airflow from the data interval."""
-    column = cfg.target.partition_column
-    zone = cfg.timezone
-    return (
-        f"{column} >= '{{{{ data_interval_start.in_timezone('{zone}').to_date_string() }}}}' "
-        f"AND {column} < '{{{{ data_interval_end.in_timezone('{zone}').to_date_string() }}}}'"
-    )
+def partition_clause(cfg: FlightsConfig) -> str:
+    """The WHERE clause of the run's days, rendered by Airflow (Jinja) from the data interval."""
+    # {{{{ }}}} are the Jinja braces, escaped once for sql.SQL's own format.
+    clause = sql.SQL(
+        "{column} >= '{{{{ data_interval_start.in_timezone({zone}).to_date_string() }}}}' "
+        "AND {column} < '{{{{ data_interval_end.in_timezone({zone}).to_date_string() }}}}'"
+    ).format(column=sql.Identifier(cfg.target.partition_column), zone=sql.Literal(cfg.timezone))
+    return clause.as_string(None)
 
 
-class _SkipEmptyPartition:
-    """Mixin: count the partition's rows first; an empty day has nothing to check.
+class _PartitionCheck(BaseOperator):
+    """Mixin for the check operators: count the partition's rows first (an empty day has nothing to
+    check) and record failures. A BaseOperator itself, so that Airflow wraps its __init__.
 
     A failed check is a data problem, not a transient one: it fails at once (retry_on_failure
     False) and the run's audit row is marked failed with the check's output.
     """
 
-    table: str
-    partition_clause: str | None
     pipeline_name: str
+    target_table: str
+
+    def __init__(self, *, pipeline_name: str, table: str, **kwargs: Any) -> None:
+        quoted = qualified(table).as_string(None)
+        super().__init__(retry_on_failure=False, table=quoted, **kwargs)  # pyright: ignore[reportCallIssue, reportUnknownMemberType]
+        self.pipeline_name = pipeline_name
+        self.target_table = table
 
     def record_final_failure(self, context: Any) -> None:
         exception = context.get("exception")
@@ -52,38 +63,31 @@ class _SkipEmptyPartition:
             message = f"{type(exception).__name__ if exception else 'Error'}: {first_line}"
         record_failure(self.pipeline_name, context, message)
 
-    def _partition_is_empty(self, hook: Any) -> bool:
-        where = (self.partition_clause or "").removeprefix("WHERE ").strip() or "true"
-        row = hook.get_first(f"SELECT count(*) FROM {self.table} WHERE {where}")
-        if row and int(row[0]) == 0:
+    def execute(self, context: Any) -> None:
+        ctx = resolve(self.pipeline_name, context)
+        column = sql.Identifier(catalog.project_config().pipeline(self.pipeline_name).target.partition_column)
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {} >= %s AND {} < %s").format(
+            qualified(self.target_table), column, column
+        )
+        with connect(ctx.warehouse) as conn:
+            rows = count(conn, query, (ctx.partition.start, ctx.partition.end))
+        if rows == 0:
             get_logger("flightdeck.quality").info(
-                "no rows to check", extra={"event": "quality_skipped_empty", "table": self.table}
+                "no rows to check", extra={"event": "quality_skipped_empty", "table": self.target_table}
             )
-            return True
-        return False
+            return
+        super().execute(context)  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 
 
-class PartitionColumnCheckOperator(_SkipEmptyPartition, SQLColumnCheckOperator):
-    def __init__(self, *, pipeline_name: str, **kwargs: Any) -> None:
-        super().__init__(retry_on_failure=False, **kwargs)  # pyright: ignore[reportUnknownMemberType]
-        self.pipeline_name = pipeline_name
-
-    def execute(self, context: Any) -> None:
-        if not self._partition_is_empty(self.get_db_hook()):  # pyright: ignore[reportUnknownMemberType]
-            super().execute(context)  # pyright: ignore[reportUnknownMemberType]
+class PartitionColumnCheckOperator(_PartitionCheck, SQLColumnCheckOperator):
+    """Column checks (null, min, max, ...) on the run's partition of the target."""
 
 
-class PartitionTableCheckOperator(_SkipEmptyPartition, SQLTableCheckOperator):
-    def __init__(self, *, pipeline_name: str, **kwargs: Any) -> None:
-        super().__init__(retry_on_failure=False, **kwargs)  # pyright: ignore[reportUnknownMemberType]
-        self.pipeline_name = pipeline_name
-
-    def execute(self, context: Any) -> None:
-        if not self._partition_is_empty(self.get_db_hook()):  # pyright: ignore[reportUnknownMemberType]
-            super().execute(context)  # pyright: ignore[reportUnknownMemberType]
+class PartitionTableCheckOperator(_PartitionCheck, SQLTableCheckOperator):
+    """Boolean table checks that every row of the run's partition must satisfy."""
 
 
-def quality_check_tasks(pipeline_name: str, cfg: PipelineConfig, conn_id: str) -> list[Any]:
+def quality_check_tasks(pipeline_name: str, cfg: FlightsConfig, conn_id: str) -> list[Any]:
     """The configured column and table checks of a pipeline's target, as two tasks (or none)."""
     checks = cfg.quality_checks
     clause = partition_clause(cfg)

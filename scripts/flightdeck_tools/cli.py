@@ -229,8 +229,8 @@ def _url(conn_id: str) -> URL:
 
 
 def _seed(force: bool) -> None:
-    from flightdeck.core.config import project_config
-    from flightdeck.sources.reference.pipeline import landing_folder
+    from flightdeck.catalog import project_config
+    from flightdeck.sources.reference.extract import landing_folder
     from flightdeck_tools.seed import seed_source, write_reference_drop
 
     project = project_config()
@@ -331,8 +331,9 @@ def scheduler_backfill_args(dag_id: str, start: dt.date, end: dt.date, zone: str
 
 
 def _replay(dag_id: str, day: dt.date) -> int:
-    from flightdeck.core.config import project_config
-    from flightdeck.sources.flights.pipeline import Endpoints, replay_rejects
+    from flightdeck.catalog import project_config
+    from flightdeck.core.stage import Endpoints
+    from flightdeck.sources.flights.replay import replay_rejects
 
     pipelines = {getattr(task, "pipeline_name", None) for task in _load_dag(dag_id).tasks} - {None}
     if pipelines != {"flights"}:
@@ -340,15 +341,14 @@ def _replay(dag_id: str, day: dt.date) -> int:
     project = project_config()
     cfg = project.pipeline("flights")
     endpoints = Endpoints(source=_url(cfg.source.conn_id), warehouse=_url(project.warehouse_conn_id))
-    result = replay_rejects(endpoints, project, day)
+    result = replay_rejects(cfg, endpoints, project.staging_schema, day)
     print(f"{dag_id} {day}: {result.replayed} replayed and loaded, {result.still_rejected} still rejected")
     return 0
 
 
 def _grant(loader: str | None, reader: str | None) -> None:
-    from flightdeck.core.config import project_config
+    from flightdeck.catalog import ensure_warehouse, project_config
     from flightdeck.core.db import connect
-    from flightdeck.sources.flights.pipeline import ensure_warehouse
     from flightdeck.warehouse.roles import grant_loader, grant_source_reader
 
     project = project_config()
@@ -356,13 +356,6 @@ def _grant(loader: str | None, reader: str | None) -> None:
         warehouse = _url(project.warehouse_conn_id)
         # The owner applies every pipeline's DDL here, so the loader never needs DDL rights.
         ensure_warehouse(warehouse, project.staging_schema)
-        if project.weather is not None:
-            from flightdeck.sources.weather.pipeline import ensure_weather_tables
-
-            ensure_weather_tables(warehouse, project.staging_schema)
-        from flightdeck.marts.daily_route_performance import ensure_marts
-
-        ensure_marts(warehouse)
         with connect(warehouse) as conn:
             grant_loader(conn, loader, project.staging_schema)
         print(f"granted loader privileges on the warehouse to {loader}")
@@ -390,9 +383,9 @@ def _docs(check: bool) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from flightdeck.core.config import project_config
+    from flightdeck.catalog import project_config
     from flightdeck.core.paths import PROJECT_ROOT
-    from flightdeck.sources.flights.pipeline import Endpoints
+    from flightdeck.core.stage import Endpoints
     from flightdeck_tools.bench.runner import BenchOptions, parse_sizes, profile_pipeline, run_benchmark
 
     try:
@@ -420,11 +413,12 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _print_status(limit: int) -> None:
-    from flightdeck.core.config import project_config
-    from flightdeck.core.db import connect, table_exists
+    from flightdeck.catalog import project_config
+    from flightdeck.core.compose import exists
+    from flightdeck.core.db import connect
 
     with connect(_url(project_config().warehouse_conn_id)) as conn:
-        if not table_exists(conn, "audit.load_runs"):
+        if not exists(conn, "audit.load_runs"):
             print("no runs yet: the warehouse has no audit.load_runs (run `etl demo` or a DAG first)")
             return
         with conn.cursor() as cur:
@@ -457,7 +451,7 @@ def _print_status(limit: int) -> None:
 
 def _print_summary(start: dt.date, end: dt.date) -> bool:
     """Source count vs. latest run per partition; returns whether it reconciles."""
-    from flightdeck.core.config import project_config
+    from flightdeck.catalog import project_config
     from flightdeck.core.db import connect
 
     project = project_config()

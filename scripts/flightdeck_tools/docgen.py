@@ -18,15 +18,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flightdeck.core.config import ProjectConfig
-from flightdeck.core.paths import PROJECT_ROOT, SQL_DIR, config_path
+from flightdeck.catalog import DDL_FILES, ProjectConfig
+from flightdeck.core.paths import PROJECT_ROOT, config_path
 from flightdeck.core.validation import validate_records
-from flightdeck.sources.flights.pipeline import SOURCE_COLUMNS, fact_staging_columns
+from flightdeck.sources.flights.extract import SOURCE_COLUMNS
+from flightdeck.sources.flights.pipeline import SOURCE_DDL
 from flightdeck.sources.flights.schemas import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
-from flightdeck.sources.reference.pipeline import REFERENCE_COLUMNS
+from flightdeck.sources.flights.transform import fact_staging_columns
+from flightdeck.sources.reference.load import REFERENCE_COLUMNS
 from flightdeck.sources.reference.schemas import AircraftRef, AirportRef, CarrierRef
-from flightdeck.sources.weather.pipeline import CLEAN_COLUMNS, RAW_COLUMNS
+from flightdeck.sources.weather.extract import RAW_COLUMNS
 from flightdeck.sources.weather.schemas import OBSERVATION_RULES, WeatherObservation, WeatherRow
+from flightdeck.sources.weather.transform import CLEAN_COLUMNS
 
 TEMPLATE = PROJECT_ROOT / "documentation" / "templates" / "data-schemas.md"
 OUTPUT = PROJECT_ROOT / "documentation" / "data-schemas.md"
@@ -93,8 +96,16 @@ def _split_columns(body: str) -> list[str]:
     return [part for part in parts if part]
 
 
+def ddl_file(filename: str) -> Path:
+    """A DDL file of the project by name: the source system's or one the warehouse applies."""
+    for path in (SOURCE_DDL, *DDL_FILES):
+        if path.name == filename:
+            return path
+    raise KeyError(f"no DDL file {filename}")
+
+
 def render_tables(filename: str) -> str:
-    ddl = (SQL_DIR / filename).read_text(encoding="utf-8")
+    ddl = ddl_file(filename).read_text(encoding="utf-8")
     indexes: dict[str, list[str]] = {}
     for unique, name, table, columns in _INDEX.findall(ddl):
         indexes.setdefault(table, []).append(f"{'unique ' if unique else ''}`{name}` ({columns})")

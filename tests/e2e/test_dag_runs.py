@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flightdeck.core.config import project_config
+from flightdeck.catalog import project_config
 from flightdeck.core.paths import PROJECT_ROOT
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.stage import Endpoints
 from flightdeck_tools.cli import main
 from tests.support import scalar, table_checksum
 from tests.support_http import receiving_server
@@ -21,7 +21,11 @@ KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 
 def day_count(e2e: Endpoints, day: int) -> int:
     return int(
-        scalar(e2e.source, "SELECT count(*) FROM ops.flights WHERE year = 2013 AND month = 1 AND day = %s", (day,))
+        scalar(
+            e2e.require_source(),
+            "SELECT count(*) FROM ops.flights WHERE year = 2013 AND month = 1 AND day = %s",
+            (day,),
+        )
     )
 
 

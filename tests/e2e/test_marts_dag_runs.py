@@ -12,8 +12,8 @@ from airflow.utils.session import create_session
 from sqlalchemy import select
 
 from flightdeck.core.paths import PROJECT_ROOT
+from flightdeck.core.stage import Endpoints
 from flightdeck.marts.daily_route_performance import TriggerEvent, affected_days
-from flightdeck.sources.flights.pipeline import Endpoints
 from flightdeck_operators.assets import FACT_FLIGHTS
 from flightdeck_tools.cli import main
 from tests.support import scalar, table_checksum

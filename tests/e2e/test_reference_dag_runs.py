@@ -10,7 +10,7 @@ from airflow.models.asset import AssetEvent, AssetModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.stage import Endpoints
 from flightdeck_operators.assets import DIMENSIONS
 from flightdeck_tools.cli import main
 from tests.support import scalar

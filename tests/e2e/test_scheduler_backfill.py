@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.stage import Endpoints
 from flightdeck_tools.cli import run_metadata_write, scheduler_backfill_args
 from tests.support import scalar, table_checksum
 
@@ -164,7 +164,9 @@ def test_a_scheduler_backfill_loads_each_day_once_and_reprocessing_changes_nothi
     wh = e2e.warehouse
     for day in DAYS:
         expected = scalar(
-            e2e.source, "SELECT count(*) FROM ops.flights WHERE make_date(year, month, day) = %s::date", (day,)
+            e2e.require_source(),
+            "SELECT count(*) FROM ops.flights WHERE make_date(year, month, day) = %s::date",
+            (day,),
         )
         assert scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE flight_date = %s::date", (day,)) == expected
     assert scalar(wh, "SELECT count(DISTINCT flight_date) FROM core.fact_flights") == len(DAYS)

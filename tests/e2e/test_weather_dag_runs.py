@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flightdeck.core.config import project_config
+from flightdeck.catalog import project_config
 from flightdeck.core.paths import PROJECT_ROOT
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.stage import Endpoints
 from flightdeck_tools.cli import main
 from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import scalar, table_checksum

@@ -9,8 +9,10 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.db import apply_sql_file, connect, dispose_engines
+from flightdeck.core.db import connect, dispose_engines
+from flightdeck.core.migrations import apply_sql_file
 from flightdeck.core.staging import copy_records
+from flightdeck.sources.flights.pipeline import SOURCE_DDL
 from flightdeck_tools.seed import FLIGHT_COLUMNS
 from tests.conftest import PgServer
 
@@ -46,7 +48,7 @@ def day_source_database(pg_server: PgServer, source_url: URL, prefix: str, extra
     url = pg_server.create_database(prefix)
     day = real_rows(source_url, 1)
     with connect(url) as conn:
-        apply_sql_file(conn, "source.sql")
+        apply_sql_file(conn, SOURCE_DDL)
         copy_records(conn, sql.Identifier("ops", "flights"), FLIGHT_COLUMNS, [*day, *extra])
         for table in ("airports", "airlines", "planes"):
             with connect(source_url) as src, src.cursor() as cur:

@@ -12,11 +12,13 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
-from flightdeck.core.db import apply_sql_file, connect, dispose_engines
+from flightdeck.catalog import ProjectConfig
+from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.errors import PermanentPipelineError
+from flightdeck.core.migrations import apply_sql_file
+from flightdeck.core.stage import Endpoints
 from flightdeck.core.staging import copy_query
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.sources.flights.pipeline import SOURCE_DDL
 from flightdeck_tools.bench import data, methods
 from flightdeck_tools.bench.models import METHODS, PIPELINE_METHODS, BenchResults
 from flightdeck_tools.bench.report import END_MARKER, START_MARKER, write_doc
@@ -51,7 +53,7 @@ def bench_source(pg_server: PgServer, source_url: URL) -> Iterator[URL]:
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in FLIGHT_COLUMNS)
     template = sql.SQL("SELECT {} FROM ops.flights WHERE year = 2013 AND month = 1 AND day <= 3 ORDER BY flight_id")
     with connect(url) as conn:
-        apply_sql_file(conn, "source.sql")
+        apply_sql_file(conn, SOURCE_DDL)
     with connect(source_url) as src, connect(url) as dst:
         copy_query(src, template.format(columns), [], dst, sql.Identifier("ops", "flights"), FLIGHT_COLUMNS)
     yield url

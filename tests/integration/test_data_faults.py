@@ -15,17 +15,18 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.db import connect
 from flightdeck.core.errors import SourceNotReadyError, is_transient
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
 from flightdeck.core.staging import copy_records
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.sources.flights import pipeline as flights
 from flightdeck_tools.seed import FLIGHT_COLUMNS
 from tests.integration.conftest import SQL_INJECTION, real_rows
-from tests.support import load_reference, run_flights_day, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, stage_context, table_checksum
 
-DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+DAY = day_partition("flights", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 REAL_ROWS = 842
 
@@ -134,12 +135,12 @@ def test_a_data_fault_never_reaches_the_warehouse_and_the_fixed_rerun_equals_a_c
 ) -> None:
     endpoints, clean = clean_run
     make_rows, expected_rejected, expected_duplicates = FAULTS[fault]
-    injected = make_rows(real_rows(endpoints.source, 1))
-    last_good = inject(endpoints.source, injected)
+    injected = make_rows(real_rows(endpoints.require_source(), 1))
+    last_good = inject(endpoints.require_source(), injected)
 
     run_day(endpoints, project)  # the check inside enforces extracted = loaded + rejected + duplicates
 
-    counts = pipeline.check(endpoints, project, DAY)
+    counts = flights.check(stage_context(project, DAY, endpoints))
     assert counts["extracted"] == REAL_ROWS + len(injected)
     assert counts["loaded"] == REAL_ROWS
     assert (counts["rejected"], counts["duplicates_removed"]) == (expected_rejected, expected_duplicates)
@@ -154,7 +155,7 @@ def test_a_data_fault_never_reaches_the_warehouse_and_the_fixed_rerun_equals_a_c
     assert scalar(endpoints.warehouse, "SELECT count(*) FROM audit.rejected_records WHERE reason = ''") == 0
     assert scalar(endpoints.warehouse, "SELECT to_regclass('core.fact_flights') IS NOT NULL") is True
 
-    fix(endpoints.source, last_good)
+    fix(endpoints.require_source(), last_good)
     run_day(endpoints, project)
 
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean
@@ -165,7 +166,7 @@ def test_a_day_not_delivered_yet_is_retried_and_readers_keep_the_loaded_day(
     clean_run: tuple[Endpoints, str], project: ProjectConfig
 ) -> None:
     endpoints, clean = clean_run
-    with connect(endpoints.source) as conn:
+    with connect(endpoints.require_source()) as conn:
         conn.execute("CREATE TABLE ops.flights_held AS SELECT * FROM ops.flights")
         conn.execute("DELETE FROM ops.flights")  # the source lost the day (or has not received it yet)
 
@@ -175,7 +176,7 @@ def test_a_day_not_delivered_yet_is_retried_and_readers_keep_the_loaded_day(
     assert is_transient(caught.value)  # Airflow retries the extract, then alerts
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean
 
-    with connect(endpoints.source) as conn:
+    with connect(endpoints.require_source()) as conn:
         conn.execute("INSERT INTO ops.flights OVERRIDING SYSTEM VALUE SELECT * FROM ops.flights_held")
     run_day(endpoints, project)
 
@@ -186,14 +187,14 @@ def test_a_day_that_really_is_empty_loads_empty_where_allowed_and_reconciles(
     clean_run: tuple[Endpoints, str], project: ProjectConfig
 ) -> None:
     endpoints, _ = clean_run
-    flights = project.pipeline("flights").model_copy(update={"allow_empty_partitions": True})
-    lenient = project.model_copy(update={"pipelines": {**project.pipelines, "flights": flights}})
-    with connect(endpoints.source) as conn:
+    settings = project.pipeline("flights").model_copy(update={"allow_empty_partitions": True})
+    lenient = project.model_copy(update={"pipelines": {**project.pipelines, "flights": settings}})
+    with connect(endpoints.require_source()) as conn:
         conn.execute("DELETE FROM ops.flights")
 
     run_day(endpoints, lenient)
 
-    assert pipeline.check(endpoints, lenient, DAY) == {
+    assert flights.check(stage_context(lenient, DAY, endpoints)) == {
         "extracted": 0,
         "loaded": 0,
         "rejected": 0,

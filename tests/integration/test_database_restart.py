@@ -17,19 +17,22 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
-from flightdeck.core.db import apply_sql_file, connect, dispose_engines
+from flightdeck.catalog import ProjectConfig
+from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.errors import PermanentPipelineError
+from flightdeck.core.migrations import apply_sql_file
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
 from flightdeck.core.staging import copy_records
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.sources.flights import pipeline as flights
+from flightdeck.sources.flights.pipeline import SOURCE_DDL
 from flightdeck_tools import devenv
 from flightdeck_tools.seed import FLIGHT_COLUMNS
 from tests.conftest import PgServer
 from tests.integration.conftest import real_rows
-from tests.support import load_reference, run_flights_day, table_checksum
+from tests.support import load_reference, run_flights_day, stage_context, table_checksum
 
-DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+DAY = day_partition("flights", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 
 
@@ -49,7 +52,7 @@ def private(tmp_path_factory: pytest.TempPathFactory, source_url: URL) -> Iterat
     source, warehouse = server.create_database("src"), server.create_database("wh")
     day = real_rows(source_url, 1)
     with connect(source) as conn:
-        apply_sql_file(conn, "source.sql")
+        apply_sql_file(conn, SOURCE_DDL)
         copy_records(conn, sql.Identifier("ops", "flights"), FLIGHT_COLUMNS, day)
         for table in ("airports", "airlines", "planes"):
             with connect(source_url) as src, src.cursor() as cur:
@@ -93,13 +96,13 @@ def test_a_clean_restart_between_tasks_is_survived(
     server, endpoints = private
     run_all(endpoints, project)
     clean = table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER)
-    pipeline.extract(endpoints, project, DAY)
+    flights.extract(stage_context(project, DAY, endpoints))
 
     restart(server, "fast")
 
-    pipeline.transform(endpoints, project, DAY)
-    pipeline.load(endpoints, project, DAY)
-    pipeline.check(endpoints, project, DAY)
+    flights.transform(stage_context(project, DAY, endpoints))
+    flights.load(stage_context(project, DAY, endpoints))
+    flights.check(stage_context(project, DAY, endpoints))
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean
 
 
@@ -109,13 +112,13 @@ def test_a_crash_restart_between_tasks_is_refused_then_repaired_by_a_rerun(
     server, endpoints = private
     run_all(endpoints, project)
     clean = table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER)
-    pipeline.extract(endpoints, project, DAY)
-    pipeline.transform(endpoints, project, DAY)
+    flights.extract(stage_context(project, DAY, endpoints))
+    flights.transform(stage_context(project, DAY, endpoints))
 
     restart(server, "immediate")  # crash recovery resets UNLOGGED staging tables
 
     with pytest.raises(PermanentPipelineError, match="clear the run from the extract task"):
-        pipeline.load(endpoints, project, DAY)
+        flights.load(stage_context(project, DAY, endpoints))
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean
     run_all(endpoints, project)
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean

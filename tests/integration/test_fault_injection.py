@@ -11,14 +11,15 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.errors import PermanentPipelineError, is_transient
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
-from tests.support import load_reference, run_flights_day, scalar, table_checksum
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
+from flightdeck.sources.flights import pipeline as flights
+from tests.support import load_reference, run_flights_day, scalar, stage_context, table_checksum
 
-DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+DAY = day_partition("flights", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 
 
@@ -47,7 +48,7 @@ def test_a_load_whose_connection_is_terminated_mid_way_leaves_the_old_partition(
 
         def load() -> None:
             try:
-                pipeline.load(endpoints, project, DAY)
+                flights.load(stage_context(project, DAY, endpoints))
             except BaseException as exc:
                 failure.append(exc)
 
@@ -75,8 +76,8 @@ def test_a_load_whose_connection_is_terminated_mid_way_leaves_the_old_partition(
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean
 
     # The retry (Airflow would rerun the task) gives the clean run's warehouse.
-    pipeline.load(endpoints, project, DAY)
-    pipeline.check(endpoints, project, DAY)
+    flights.load(stage_context(project, DAY, endpoints))
+    flights.check(stage_context(project, DAY, endpoints))
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean
 
 
@@ -89,9 +90,9 @@ def test_staging_lost_between_tasks_is_refused_and_a_rerun_repairs_it(
     with connect(endpoints.warehouse) as conn:
         conn.execute("TRUNCATE staging.flights_raw_p20130101, staging.flights_clean_p20130101")
 
-    pipeline.transform(endpoints, project, DAY)  # finds nothing to transform
+    flights.transform(stage_context(project, DAY, endpoints))  # finds nothing to transform
     with pytest.raises(PermanentPipelineError, match="clear the run from the extract task"):
-        pipeline.load(endpoints, project, DAY)
+        flights.load(stage_context(project, DAY, endpoints))
     assert table_checksum(endpoints.warehouse, "core.fact_flights", KEY_ORDER) == clean
 
     run_all(endpoints, project)
@@ -107,7 +108,7 @@ def test_passwords_never_reach_errors_or_logs(
     nowhere = warehouse_url.set(host="127.0.0.1", port=1, password=secret)
 
     with pytest.raises(psycopg.OperationalError) as caught:
-        pipeline.extract(Endpoints(source=nowhere, warehouse=warehouse_url), project, DAY)
+        flights.extract(stage_context(project, DAY, Endpoints(source=nowhere, warehouse=warehouse_url)))
 
     assert secret not in str(caught.value)
     assert secret not in caplog.text

@@ -13,16 +13,16 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig, ensure_warehouse
 from flightdeck.core.db import connect, dispose_engines
-from flightdeck.marts.daily_route_performance import ensure_marts, rebuild_daily_route_performance
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
+from flightdeck.marts.daily_route_performance import rebuild_daily_route_performance
 from flightdeck.warehouse.roles import grant_loader, grant_source_reader
 from tests.conftest import PgServer
 from tests.support import load_reference, run_flights_day, scalar
 
-DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+DAY = day_partition("flights", dt.date(2013, 1, 1))
 
 
 @pytest.fixture
@@ -53,8 +53,7 @@ def test_the_pipeline_runs_as_least_privilege_roles(
     roles: tuple[str, str], dirty_source: URL, warehouse_url: URL, project: ProjectConfig
 ) -> None:
     loader, reader = roles
-    pipeline.ensure_warehouse(warehouse_url, project.staging_schema)  # the owner applies the DDL once
-    ensure_marts(warehouse_url)
+    ensure_warehouse(warehouse_url, project.staging_schema)  # the owner applies the DDL once
     with connect(warehouse_url) as conn:
         grant_loader(conn, loader, project.staging_schema)
     with connect(dirty_source) as conn:
@@ -88,7 +87,7 @@ def test_the_roles_can_do_nothing_else(
     statement: str,
 ) -> None:
     loader, reader = roles
-    pipeline.ensure_warehouse(warehouse_url, project.staging_schema)
+    ensure_warehouse(warehouse_url, project.staging_schema)
     with connect(warehouse_url) as conn:
         grant_loader(conn, loader, project.staging_schema)
     with connect(dirty_source) as conn:

@@ -11,15 +11,15 @@ import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
 from flightdeck.marts.daily_route_performance import rebuild_daily_route_performance
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
 from flightdeck.sources.weather import pipeline as weather
 from flightdeck_operators.assets import DAILY_ROUTE_PERFORMANCE
 from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
 from flightdeck_tools.weather_replay import serve_in_background
-from tests.support import load_reference, run_flights_day, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, stage_context, table_checksum
 
 DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 2))
 MART_ORDER = "flight_date, origin, dest, carrier"
@@ -41,12 +41,12 @@ def loaded(
     connection = {"conn_type": "http", "host": "127.0.0.1", "port": replay_port}
     monkeypatch.setenv("AIRFLOW_CONN_WEATHER_API", json.dumps(connection))
     for day in DAYS:
-        flights = pipeline.default_partition("flights", day)
+        flights = day_partition("flights", day)
         load_reference(endpoints.warehouse, project)
         run_flights_day(endpoints, project, flights)
-        hours = weather.weather_partition(day)
+        hours = day_partition("weather", day)
         for wstage in (weather.extract, weather.transform, weather.load, weather.check):
-            wstage(endpoints.warehouse, project, hours)
+            wstage(stage_context(project, hours, endpoints.warehouse))
     return endpoints
 
 

@@ -12,14 +12,9 @@ import yaml
 from airflow.sdk.exceptions import AirflowFailException
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import project_config
+from flightdeck.catalog import project_config
 from flightdeck.core.paths import PROJECT_ROOT
-from flightdeck_operators import (
-    ExtractToStagingOperator,
-    PartitionLoadOperator,
-    ReferenceFileLoadOperator,
-    ValidateTransformOperator,
-)
+from flightdeck_operators import PipelineStageOperator
 from tests.conftest import PgServer
 from tests.support import scalar
 
@@ -47,11 +42,11 @@ def test_a_load_refused_for_too_many_rejects_fails_at_once_and_says_why(
     monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_SOURCE", pg_server.connection_json(dirty_source))
     project_config.cache_clear()
     try:
-        for operator in (ExtractToStagingOperator, ValidateTransformOperator):
-            operator(task_id="stage", pipeline_name="flights").execute(CONTEXT)
+        for stage in ("extract", "transform"):
+            PipelineStageOperator(task_id=stage, pipeline="flights", stage=stage).execute(CONTEXT)
 
         with pytest.raises(AirflowFailException, match="max_reject_share"):
-            PartitionLoadOperator(task_id="load", pipeline_name="flights").execute(CONTEXT)
+            PipelineStageOperator(task_id="load", pipeline="flights", stage="load").execute(CONTEXT)
     finally:
         project_config.cache_clear()
 
@@ -75,7 +70,7 @@ def test_a_reference_file_missing_a_column_fails_at_once_naming_it(
     context = {**CONTEXT, "dag": SimpleNamespace(dag_id="reference_data")}
 
     with pytest.raises(AirflowFailException, match=r"airlines\.csv is missing required column"):
-        ReferenceFileLoadOperator(task_id="load_airlines", file_name="airlines").execute(context)
+        PipelineStageOperator(task_id="load_airlines", pipeline="reference.airlines", stage="load").execute(context)
 
     # The file's own audit row says what to fix; the dimension holds only its unknown member.
     pipeline, status, error = scalar(

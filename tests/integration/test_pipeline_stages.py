@@ -10,24 +10,26 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig, ensure_warehouse
 from flightdeck.core.db import connect
 from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.partition import day_partition
+from flightdeck.core.reconcile import count_key_problems, primary_key_is
+from flightdeck.core.stage import Endpoints
+from flightdeck.sources.flights import pipeline as flights
 from tests.integration.conftest import SQL_INJECTION
-from tests.support import load_reference, scalar, table_checksum
+from tests.support import load_reference, scalar, stage_context, table_checksum
 
-DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+DAY = day_partition("flights", dt.date(2013, 1, 1))
 REAL_ROWS = 842
 
 
 def run_all(endpoints: Endpoints, project: ProjectConfig) -> None:
     load_reference(endpoints.warehouse, project)
-    pipeline.extract(endpoints, project, DAY)
-    pipeline.transform(endpoints, project, DAY)
-    pipeline.load(endpoints, project, DAY)
-    pipeline.check(endpoints, project, DAY)
+    flights.extract(stage_context(project, DAY, endpoints))
+    flights.transform(stage_context(project, DAY, endpoints))
+    flights.load(stage_context(project, DAY, endpoints))
+    flights.check(stage_context(project, DAY, endpoints))
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def test_cancelled_flights_are_kept_and_flagged(endpoints: Endpoints, project: P
     run_all(endpoints, project)
 
     cancelled = scalar(
-        endpoints.source,
+        endpoints.require_source(),
         "SELECT count(*) FROM ops.flights WHERE year = 2013 AND month = 1 AND day = 1 AND dep_time IS NULL",
     )
     assert cancelled > 0
@@ -132,11 +134,11 @@ def test_a_partition_above_the_reject_threshold_is_not_loaded(dirty: Endpoints, 
         update={"pipelines": {"flights": project.pipeline("flights").model_copy(update={"max_reject_share": 0.001})}}
     )
     load_reference(dirty.warehouse, strict)
-    pipeline.extract(dirty, strict, DAY)
-    pipeline.transform(dirty, strict, DAY)
+    flights.extract(stage_context(strict, DAY, dirty))
+    flights.transform(stage_context(strict, DAY, dirty))
 
     with pytest.raises(ReconciliationError, match="max_reject_share"):
-        pipeline.load(dirty, strict, DAY)
+        flights.load(stage_context(strict, DAY, dirty))
 
     assert scalar(dirty.warehouse, "SELECT count(*) FROM core.fact_flights") == 0
 
@@ -152,7 +154,7 @@ def test_a_failed_load_leaves_the_previous_partition_intact(endpoints: Endpoints
         )
 
     with pytest.raises(psycopg.errors.CheckViolation):
-        pipeline.load(endpoints, project, DAY)
+        flights.load(stage_context(project, DAY, endpoints))
 
     after = table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
     assert after == before
@@ -164,7 +166,7 @@ def test_check_fails_the_run_when_counts_do_not_reconcile(endpoints: Endpoints, 
         conn.execute("DELETE FROM core.fact_flights WHERE ctid = (SELECT min(ctid) FROM core.fact_flights)")
 
     with pytest.raises(ReconciliationError, match=f"extracted {REAL_ROWS} != loaded {REAL_ROWS - 1}"):
-        pipeline.check(endpoints, project, DAY)
+        flights.check(stage_context(project, DAY, endpoints))
 
     assert scalar(endpoints.warehouse, "SELECT status FROM audit.load_runs WHERE pipeline = 'flights'") == "failed"
 
@@ -185,8 +187,8 @@ def test_clearing_only_the_load_task_reloads_the_same_partition(dirty: Endpoints
     run_all(dirty, project)
     fact = table_checksum(dirty.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
 
-    pipeline.load(dirty, project, DAY)
-    pipeline.check(dirty, project, DAY)
+    flights.load(stage_context(project, DAY, dirty))
+    flights.check(stage_context(project, DAY, dirty))
 
     assert table_checksum(dirty.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == fact
     assert scalar(dirty.warehouse, "SELECT count(*) FROM audit.rejected_records WHERE stage = 'pre_load'") == 1
@@ -200,7 +202,7 @@ def test_load_refuses_staging_that_no_longer_matches_the_extract(endpoints: Endp
         conn.execute("TRUNCATE staging.flights_clean_p20130101")
 
     with pytest.raises(PermanentPipelineError, match="clear the run from the extract task"):
-        pipeline.load(endpoints, project, DAY)
+        flights.load(stage_context(project, DAY, endpoints))
 
     assert table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == before
 
@@ -208,18 +210,18 @@ def test_load_refuses_staging_that_no_longer_matches_the_extract(endpoints: Endp
 def test_check_counts_key_problems_only_where_no_primary_key_rules_them_out(
     endpoints: Endpoints, project: ProjectConfig
 ) -> None:
-    pipeline.ensure_warehouse(endpoints.warehouse, project.staging_schema)
+    ensure_warehouse(endpoints.warehouse, project.staging_schema)
     with connect(endpoints.warehouse) as conn:
-        assert pipeline.primary_key_is(conn, "core.fact_flights", ["origin", "carrier", "flight", "sched_dep_ts"])
-        assert not pipeline.primary_key_is(conn, "core.fact_flights", ["origin", "carrier", "flight"])
+        assert primary_key_is(conn, "core.fact_flights", ["origin", "carrier", "flight", "sched_dep_ts"])
+        assert not primary_key_is(conn, "core.fact_flights", ["origin", "carrier", "flight"])
         # A target without a primary key: the check must count what the database does not prevent.
         conn.execute("CREATE TABLE staging.keyless (k text, d date)")
         conn.execute(
             "INSERT INTO staging.keyless VALUES ('a', '2013-01-01'), ('a', '2013-01-01'), (NULL, '2013-01-01')"
         )
-        assert not pipeline.primary_key_is(conn, "staging.keyless", ["k"])
+        assert not primary_key_is(conn, "staging.keyless", ["k"])
         window = sql.SQL("{} >= %s AND {} < %s").format(sql.Identifier("d"), sql.Identifier("d"))
-        problems = pipeline.count_key_problems(
+        problems = count_key_problems(
             conn, sql.Identifier("staging", "keyless"), ["k"], window, (dt.date(2013, 1, 1), dt.date(2013, 1, 2))
         )
     assert problems == (1, 1)
@@ -237,7 +239,7 @@ def test_a_reload_writes_only_the_rows_that_changed(endpoints: Endpoints, projec
     first = row_versions(endpoints.warehouse)
     before = table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts")
 
-    pipeline.load(endpoints, project, DAY)  # unchanged staging: nothing to write
+    flights.load(stage_context(project, DAY, endpoints))  # unchanged staging: nothing to write
     assert row_versions(endpoints.warehouse) == first
     assert table_checksum(endpoints.warehouse, "core.fact_flights", "origin, carrier, flight, sched_dep_ts") == before
 
@@ -246,9 +248,9 @@ def test_a_reload_writes_only_the_rows_that_changed(endpoints: Endpoints, projec
             "UPDATE staging.flights_clean_p20130101 SET dep_delay_min = dep_delay_min + 1 "
             "WHERE source_flight_id = (SELECT min(source_flight_id) FROM staging.flights_clean_p20130101)"
         )
-    assert pipeline.load(endpoints, project, DAY) == REAL_ROWS
+    assert flights.load(stage_context(project, DAY, endpoints)) == REAL_ROWS
 
     after = row_versions(endpoints.warehouse)
     assert len(after) == REAL_ROWS
     assert sum(after[key] != first[key] for key in first) == 1
-    pipeline.check(endpoints, project, DAY)
+    flights.check(stage_context(project, DAY, endpoints))

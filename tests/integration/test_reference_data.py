@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.db import connect
 from flightdeck.core.dimensions import FIRST_VALID_FROM
 from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
 from flightdeck.core.files import MalformedFileError
-from flightdeck.core.partition import Partition
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
-from flightdeck.sources.reference.pipeline import FileLoadResult, ResolvedKeys, load_reference_file, resolve_fact_keys
+from flightdeck.core.partition import Partition, day_partition
+from flightdeck.core.stage import Endpoints, StageContext
+from flightdeck.sources.reference.load import FileLoadResult, load_reference_file
+from flightdeck.warehouse.fact_keys import ResolvedKeys, resolve_fact_keys
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)
@@ -48,7 +48,8 @@ def run(day: dt.date, run_id: str | None = None) -> Partition:
 def load(
     warehouse: URL, project: ProjectConfig, name: str, day: dt.date = DAY, run_id: str | None = None
 ) -> FileLoadResult:
-    return load_reference_file(warehouse, project.reference, project.staging_schema, name, run(day, run_id))
+    ctx = StageContext(project.reference, run(day, run_id), Endpoints(warehouse=warehouse), project.staging_schema)
+    return load_reference_file(ctx, name)
 
 
 def rows(url: URL, query: str, params: tuple[Any, ...] = ()) -> Rows:
@@ -581,7 +582,7 @@ def test_a_drop_with_bom_crlf_quoting_blank_lines_empty_fields_and_non_ascii_nam
 
 def load_flights(endpoints: Endpoints, project: ProjectConfig, *days: dt.date) -> None:
     for day in days:
-        run_flights_day(endpoints, project, pipeline.default_partition("flights", day))
+        run_flights_day(endpoints, project, day_partition("flights", day))
 
 
 MISMATCHED_KEYS = """SELECT count(*) FROM core.fact_flights f

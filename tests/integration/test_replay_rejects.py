@@ -7,15 +7,16 @@ import datetime as dt
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig, ensure_warehouse
 from flightdeck.core.db import connect
 from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.partition import Partition
+from flightdeck.core.stage import Endpoints
+from flightdeck.sources.flights.replay import replay_rejects
 from tests.support import load_reference, run_flights_day, scalar, table_checksum
 
 DAY = dt.date(2013, 1, 1)
-PARTITION = pipeline.Partition("flights", DAY, DAY + dt.timedelta(days=1), "flights_daily", "scheduled__2013-01-01")
+PARTITION = Partition("flights", DAY, DAY + dt.timedelta(days=1), "flights_daily", "scheduled__2013-01-01")
 KEY_ORDER = "origin, carrier, flight, sched_dep_ts"
 
 
@@ -43,7 +44,7 @@ def test_a_fixed_record_is_loaded_through_the_normal_path_and_counts_still_recon
     before = int(scalar(wh, "SELECT count(*) FROM core.fact_flights"))
     fix_rejected_air_time(wh)
 
-    result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+    result = replay_rejects(project.pipeline("flights"), loaded_dirty_day, project.staging_schema, DAY)
 
     assert (result.replayed, result.still_rejected) == (1, 3)
     assert scalar(wh, "SELECT count(*) FROM core.fact_flights") == before + 1
@@ -58,10 +59,10 @@ def test_a_fixed_record_is_loaded_through_the_normal_path_and_counts_still_recon
 
 def test_replaying_twice_changes_nothing(loaded_dirty_day: Endpoints, project: ProjectConfig) -> None:
     fix_rejected_air_time(loaded_dirty_day.warehouse)
-    pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+    replay_rejects(project.pipeline("flights"), loaded_dirty_day, project.staging_schema, DAY)
     fact = table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER)
 
-    again = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+    again = replay_rejects(project.pipeline("flights"), loaded_dirty_day, project.staging_schema, DAY)
 
     assert (again.replayed, again.still_rejected) == (0, 3)
     assert table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER) == fact
@@ -70,17 +71,17 @@ def test_replaying_twice_changes_nothing(loaded_dirty_day: Endpoints, project: P
 def test_without_a_fix_nothing_is_replayed(loaded_dirty_day: Endpoints, project: ProjectConfig) -> None:
     fact = table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER)
 
-    result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+    result = replay_rejects(project.pipeline("flights"), loaded_dirty_day, project.staging_schema, DAY)
 
     assert (result.replayed, result.still_rejected) == (0, 4)
     assert table_checksum(loaded_dirty_day.warehouse, "core.fact_flights", KEY_ORDER) == fact
 
 
 def test_a_day_that_never_ran_cannot_be_replayed(endpoints: Endpoints, project: ProjectConfig) -> None:
-    pipeline.ensure_warehouse(endpoints.warehouse, project.staging_schema)
+    ensure_warehouse(endpoints.warehouse, project.staging_schema)
 
     with pytest.raises(PermanentPipelineError, match="run the DAG for that day first"):
-        pipeline.replay_rejects(endpoints, project, DAY)
+        replay_rejects(project.pipeline("flights"), endpoints, project.staging_schema, DAY)
 
 
 def test_a_replay_whose_load_fails_leaves_the_records_rejected_for_the_next_replay(
@@ -96,14 +97,14 @@ def test_a_replay_whose_load_fails_leaves_the_records_rejected_for_the_next_repl
     )
 
     with pytest.raises(ReconciliationError, match="max_reject_share"):
-        pipeline.replay_rejects(loaded_dirty_day, strict, DAY)
+        replay_rejects(strict.pipeline("flights"), loaded_dirty_day, strict.staging_schema, DAY)
 
     # Loaded and marked together, or neither: nothing is marked, staged or loaded.
     assert scalar(wh, "SELECT count(*) FROM audit.rejected_records WHERE replayed_at IS NOT NULL") == 0
     assert scalar(wh, "SELECT count(*) FROM staging.flights_clean_p20130101") == staged
     assert table_checksum(wh, "core.fact_flights", KEY_ORDER) == fact
 
-    result = pipeline.replay_rejects(loaded_dirty_day, project, DAY)
+    result = replay_rejects(project.pipeline("flights"), loaded_dirty_day, project.staging_schema, DAY)
 
     assert (result.replayed, result.still_rejected) == (1, 3)
     loaded = scalar(wh, "SELECT loaded FROM audit.load_runs WHERE pipeline = 'flights'")

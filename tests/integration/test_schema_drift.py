@@ -8,15 +8,16 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.errors import PermanentPipelineError, is_transient
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
+from flightdeck.sources.flights import pipeline as flights
 from tests.conftest import PgServer
-from tests.support import scalar
+from tests.support import scalar, stage_context
 
-DAY = pipeline.default_partition("flights", dt.date(2013, 1, 1))
+DAY = day_partition("flights", dt.date(2013, 1, 1))
 
 
 @pytest.fixture
@@ -46,10 +47,10 @@ def alter(url: URL, statement: str) -> None:
 def test_drift_fails_the_extract_naming_the_column(
     drifting_source: Endpoints, project: ProjectConfig, statement: str, message: str
 ) -> None:
-    alter(drifting_source.source, statement)
+    alter(drifting_source.require_source(), statement)
 
     with pytest.raises(PermanentPipelineError, match=r"schema drift in ops\.flights") as caught:
-        pipeline.extract(drifting_source, project, DAY)
+        flights.extract(stage_context(project, DAY, drifting_source))
 
     assert message in str(caught.value)
     assert not is_transient(caught.value)
@@ -58,21 +59,21 @@ def test_drift_fails_the_extract_naming_the_column(
 def test_a_new_column_is_accepted_and_ignored_where_the_configuration_allows_it(
     drifting_source: Endpoints, project: ProjectConfig
 ) -> None:
-    alter(drifting_source.source, "ALTER TABLE ops.flights ADD COLUMN gate text DEFAULT 'B12'")
-    flights = project.pipeline("flights")
+    alter(drifting_source.require_source(), "ALTER TABLE ops.flights ADD COLUMN gate text DEFAULT 'B12'")
+    settings = project.pipeline("flights")
     lenient = project.model_copy(
         update={
             "pipelines": {
-                "flights": flights.model_copy(
-                    update={"source": flights.source.model_copy(update={"allow_new_columns": True})}
+                "flights": settings.model_copy(
+                    update={"source": settings.source.model_copy(update={"allow_new_columns": True})}
                 )
             }
         }
     )
 
-    copied = pipeline.extract(drifting_source, lenient, DAY)
+    copied = flights.extract(stage_context(lenient, DAY, drifting_source))
 
-    assert copied == scalar(drifting_source.source, "SELECT count(*) FROM ops.flights")
+    assert copied == scalar(drifting_source.require_source(), "SELECT count(*) FROM ops.flights")
     assert (
         scalar(
             drifting_source.warehouse,
@@ -86,6 +87,6 @@ def test_a_new_column_is_accepted_and_ignored_where_the_configuration_allows_it(
 def test_widening_an_integer_column_to_smallint_compatible_types_is_not_drift(
     drifting_source: Endpoints, project: ProjectConfig
 ) -> None:
-    alter(drifting_source.source, "ALTER TABLE ops.flights ALTER COLUMN hour TYPE smallint")
+    alter(drifting_source.require_source(), "ALTER TABLE ops.flights ALTER COLUMN hour TYPE smallint")
 
-    assert pipeline.extract(drifting_source, project, DAY) > 0
+    assert flights.extract(stage_context(project, DAY, drifting_source)) > 0

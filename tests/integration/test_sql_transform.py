@@ -25,18 +25,25 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig, ensure_warehouse
 from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.core.partition import Partition
+from flightdeck.core.stage import Endpoints
 from flightdeck.core.staging import copy_records, create_staging_table, read_chunks
 from flightdeck.core.validation import Rejection
-from flightdeck.sources.flights import pipeline
+from flightdeck.sources.flights import pipeline as flights
 from flightdeck.sources.flights import transform_sql as flights_sql
+from flightdeck.sources.flights.extract import SOURCE_COLUMNS
 from flightdeck.sources.flights.facts import ReferenceLookup
-from flightdeck.sources.flights.pipeline import FACT_COLUMNS, SOURCE_COLUMNS, Endpoints
+from flightdeck.sources.flights.transform import (
+    FACT_COLUMNS,
+    fact_staging_columns,
+    reference_lookup,
+    validate_and_transform,
+)
 from tests.conftest import PgServer
-from tests.support import hhmm
+from tests.support import hhmm, stage_context
 
 Row = dict[str, Any]
 YEAR = Partition("flights", dt.date(2013, 1, 1), dt.date(2014, 1, 1), "test", "sql_versus_python")
@@ -90,7 +97,7 @@ def python_transform(warehouse: URL, raw: sql.Identifier, oracle: sql.Identifier
     rejections: list[Rejection] = []
     lookups: dict[dt.date, ReferenceLookup] = {}
     with connect(warehouse) as wh, connect(warehouse) as reader:
-        create_staging_table(wh, oracle, pipeline.fact_staging_columns())
+        create_staging_table(wh, oracle, fact_staging_columns())
         query = sql.SQL("SELECT * FROM {} ORDER BY year, month, day, flight_id").format(raw)
         for chunk in read_chunks(reader, query, [], 20_000):
             for key, rows in itertools.groupby(chunk, key=lambda row: (row["year"], row["month"], row["day"])):
@@ -98,8 +105,8 @@ def python_transform(warehouse: URL, raw: sql.Identifier, oracle: sql.Identifier
                     day = dt.date(*key)
                 except (TypeError, ValueError):
                     day = dt.date.max  # not a date: rejected before any lookup
-                refs = lookups.get(day) or lookups.setdefault(day, pipeline.reference_lookup(wh, day))
-                facts, rejected = pipeline.validate_and_transform(list(rows), refs, timezone)
+                refs = lookups.get(day) or lookups.setdefault(day, reference_lookup(wh, day))
+                facts, rejected = validate_and_transform(list(rows), refs, timezone)
                 copy_records(wh, oracle, FACT_COLUMNS, facts)
                 rejections.extend(rejected)
     return rejections
@@ -152,14 +159,14 @@ def as_stored(rejections: list[Rejection]) -> list[tuple[str, str | None, str, A
 def test_the_whole_of_2013_gives_the_same_clean_rows_and_rejections_as_the_python_transform(
     endpoints: Endpoints, project: ProjectConfig
 ) -> None:
-    pipeline.ensure_warehouse(endpoints.warehouse, project.staging_schema)
-    load_dimensions(endpoints.source, endpoints.warehouse)
-    extracted = pipeline.extract(endpoints, project, YEAR)
+    ensure_warehouse(endpoints.warehouse, project.staging_schema)
+    load_dimensions(endpoints.require_source(), endpoints.warehouse)
+    extracted = flights.extract(stage_context(project, YEAR, endpoints))
     raw = YEAR.staging_table(project.staging_schema, "raw")
     clean = YEAR.staging_table(project.staging_schema, "clean")
     oracle = sql.Identifier(project.staging_schema, "flights_oracle_2013")
 
-    valid, rejected = pipeline.transform(endpoints, project, YEAR)
+    valid, rejected = flights.transform(stage_context(project, YEAR, endpoints))
     expected_rejections = python_transform(endpoints.warehouse, raw, oracle, project.pipeline("flights").timezone)
 
     assert extracted == 336_776
@@ -297,7 +304,7 @@ def flight_near_a_change(draw: st.DrawFn, origin_zone: str, flight_id: int) -> R
 def synthetic_warehouse(pg_server: PgServer) -> Iterator[URL]:
     """A warehouse with a few airports in many zones (some without one) and versioned aircraft."""
     url = pg_server.create_database("fdt_sqltx")
-    pipeline.ensure_warehouse(url, "staging")
+    ensure_warehouse(url, "staging")
     with connect(url) as wh, wh.cursor() as cur:
         for number, (faa, tzone) in enumerate(sorted(ZONES.items()), start=1):
             cur.execute(
@@ -338,14 +345,14 @@ def test_flights_around_the_clock_changes_get_the_instants_to_fact_gives_them(
         copy_records(wh, raw, [name for name, _ in SOURCE_COLUMNS], rows)
 
     endpoints = Endpoints(source=synthetic_warehouse, warehouse=synthetic_warehouse)
-    pipeline.transform(endpoints, zoned, partition)
+    flights.transform(stage_context(zoned, partition, endpoints))
 
     expected: dict[int, Row] = {}
     expected_rejections: list[Rejection] = []
     with connect(synthetic_warehouse) as wh:
         for row in rows:
-            refs = pipeline.reference_lookup(wh, dt.date(row["year"], row["month"], row["day"]))
-            facts, rejected = pipeline.validate_and_transform([row], refs, origin_zone)
+            refs = reference_lookup(wh, dt.date(row["year"], row["month"], row["day"]))
+            facts, rejected = validate_and_transform([row], refs, origin_zone)
             expected.update((fact["source_flight_id"], fact) for fact in facts)
             expected_rejections += rejected
         with wh.cursor(row_factory=dict_row) as cur:
@@ -391,7 +398,7 @@ def test_a_fact_the_model_rejects_is_rejected_post_transform_with_the_models_rea
     stage_raw(synthetic_warehouse, partition, project.staging_schema, [a_flight(flight_id=1), LANDS_BEFORE_IT_LEAVES])
     endpoints = Endpoints(source=synthetic_warehouse, warehouse=synthetic_warehouse)
 
-    assert pipeline.transform(endpoints, project, partition) == (1, 1)
+    assert flights.transform(stage_context(project, partition, endpoints)) == (1, 1)
 
     (stage, field, reason, raw), *others = stored_rejections(synthetic_warehouse, partition)
     assert others == []
@@ -430,7 +437,7 @@ def test_sql_rejecting_a_row_the_model_accepts_fails_the_stage_naming_the_row(
     partition = Partition("flights", dt.date(2013, 1, 1), dt.date(2013, 1, 2), "test", f"disagree_{rule}")
     stage_raw(synthetic_warehouse, partition, project.staging_schema, rows)
     endpoints = Endpoints(source=synthetic_warehouse, warehouse=synthetic_warehouse)
-    assert pipeline.transform(endpoints, project, partition) == (1, 0)
+    assert flights.transform(stage_context(project, partition, endpoints)) == (1, 0)
 
     # A wrong SQL counterpart of the rule: it rejects every flight.
     right = getattr(flights_sql, checks)
@@ -441,7 +448,7 @@ def test_sql_rejecting_a_row_the_model_accepts_fails_the_stage_naming_the_row(
     monkeypatch.setattr(flights_sql, checks, dataclasses.replace(right, rules=wrong))
 
     with pytest.raises(PermanentPipelineError, match=rf"disagree on flight_id 4242 .*{message}"):
-        pipeline.transform(endpoints, project, partition)
+        flights.transform(stage_context(project, partition, endpoints))
 
     # Nothing of the failed attempt stays: clean staging is as the last successful run left it.
     with connect(synthetic_warehouse) as wh, wh.cursor() as cur:
@@ -460,7 +467,7 @@ def test_overlapping_aircraft_versions_are_refused(synthetic_warehouse: URL, pro
     endpoints = Endpoints(source=synthetic_warehouse, warehouse=synthetic_warehouse)
     try:
         with pytest.raises(PermanentPipelineError, match="overlapping versions of tailnum N1"):
-            pipeline.transform(endpoints, project, partition)
+            flights.transform(stage_context(project, partition, endpoints))
     finally:
         with connect(synthetic_warehouse) as wh:
             wh.execute("DELETE FROM core.dim_aircraft WHERE aircraft_key = 99")

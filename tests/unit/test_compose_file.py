@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from flightdeck.core.config import project_config
+from flightdeck.catalog import project_config
 from flightdeck.core.paths import PROJECT_ROOT
 
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flightdeck.core.config import ConfigError, load_config, parse_config, project_config
+from flightdeck.catalog import load_config, parse_config, project_config
+from flightdeck.core.config import ConfigError
 from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck.sources.flights.schemas import FactFlight, SourceFlight
 

@@ -14,8 +14,9 @@ import pytest
 
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.core.files import CsvDrop, MalformedFileError, parse_csv, read_file
-from flightdeck.sources.reference.pipeline import csv_columns, drop_rejections
+from flightdeck.sources.reference.extract import csv_columns
 from flightdeck.sources.reference.schemas import AircraftRef, AirportRef
+from flightdeck.sources.reference.transform import drop_rejections
 
 PLANES = "planes.csv"
 PLANES_COLUMNS = csv_columns(AircraftRef)

@@ -24,11 +24,13 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ValidationError
 
 from flightdeck.core.rules import SQL_COUNTERPARTS
-from flightdeck.core.sqlchecks import FACT_CHECKS, SOURCE_CHECKS, ModelChecks, columns_of, model_checks
+from flightdeck.core.sqlchecks import ModelChecks, columns_of, model_checks
 from flightdeck.core.staging import copy_records
+from flightdeck.sources.flights.checks import FACT_CHECKS, SOURCE_CHECKS
+from flightdeck.sources.flights.extract import SOURCE_COLUMNS
 from flightdeck.sources.flights.facts import ReferenceLookup, to_fact, zone
-from flightdeck.sources.flights.pipeline import SOURCE_COLUMNS, fact_staging_columns
 from flightdeck.sources.flights.schemas import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
+from flightdeck.sources.flights.transform import fact_staging_columns
 from flightdeck.sources.flights.transform_sql import COPIED_FROM_SOURCE, FACT_CHECKS_AFTER_SOURCE
 from flightdeck.warehouse.types import hhmm_to_minutes
 from tests.conftest import PgServer

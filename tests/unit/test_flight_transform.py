@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flightdeck.sources.flights.facts import UNKNOWN_KEY, ReferenceLookup, localize, to_fact, to_facts, wall_clock, zone
+from flightdeck.sources.flights.facts import UNKNOWN_KEY, ReferenceLookup, localize, to_fact, wall_clock, zone
 from flightdeck.sources.flights.schemas import FactFlight, SourceFlight
 from tests.support import hhmm
 
@@ -412,7 +412,7 @@ def test_every_real_flight_of_a_day_becomes_a_valid_fact(
 ) -> None:
     sources = [SourceFlight.model_validate(row) for row in real_day(month, day)]
 
-    facts = to_facts(sources, real_refs, "America/New_York")
+    facts = [to_fact(source, real_refs, NEW_YORK) for source in sources]
 
     assert len(facts) == len(sources)
     for fact in facts:

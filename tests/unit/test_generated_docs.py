@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.core.paths import SQL_DIR
-from flightdeck_tools.docgen import OUTPUT, SECTIONS, parse_tables, render, render_data_schemas
+from flightdeck_tools.docgen import OUTPUT, SECTIONS, ddl_file, parse_tables, render, render_data_schemas
 
 
 def test_the_committed_data_schemas_document_is_current() -> None:
@@ -17,7 +16,7 @@ def test_the_committed_data_schemas_document_is_current() -> None:
 def test_every_table_of_the_ddl_is_documented() -> None:
     document = OUTPUT.read_text(encoding="utf-8")
     for filename in ("source.sql", "warehouse.sql", "weather.sql"):
-        for table in parse_tables((SQL_DIR / filename).read_text(encoding="utf-8")):
+        for table in parse_tables(ddl_file(filename).read_text(encoding="utf-8")):
             assert f"### `{table.name}`" in document, table.name
 
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 
-from flightdeck.core.config import WeatherRetryConfig, project_config
+from flightdeck.catalog import project_config
 from flightdeck.core.errors import PermanentPipelineError, TransientPipelineError, is_transient
 from flightdeck.sources.weather.api import (
     ArchiveClient,
@@ -20,8 +20,10 @@ from flightdeck.sources.weather.api import (
     request_for,
     retry_after_seconds,
 )
-from flightdeck.sources.weather.pipeline import select_hours, validate_and_transform
-from flightdeck.sources.weather.transform import hour_records, partition_window
+from flightdeck.sources.weather.config import WeatherRetryConfig
+from flightdeck.sources.weather.extract import select_hours
+from flightdeck.sources.weather.hours import hour_records, partition_window
+from flightdeck.sources.weather.transform import validate_and_transform
 
 BASE = "http://weather.test"
 URL = f"{BASE}/v1/archive"

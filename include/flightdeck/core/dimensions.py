@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
-import psycopg
 from psycopg import sql
 
+from flightdeck.core.compose import Connection
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.core.staging import column_list, copy_records, create_staging_table
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 FIRST_VALID_FROM = dt.date(1900, 1, 1)
 
@@ -33,7 +31,10 @@ class MergeResult:
 
 
 def _stage(
-    conn: Conn, staging: sql.Identifier, columns: Sequence[tuple[str, LiteralString]], rows: Sequence[dict[str, Any]]
+    conn: Connection,
+    staging: sql.Identifier,
+    columns: Sequence[tuple[str, LiteralString]],
+    rows: Sequence[dict[str, Any]],
 ) -> list[str]:
     names = [name for name, _ in columns]
     create_staging_table(conn, staging, columns)
@@ -49,7 +50,7 @@ def _differs(attributes: Sequence[str], left: str, right: str) -> sql.Composed:
 
 
 def upsert_type1(
-    conn: Conn,
+    conn: Connection,
     target: sql.Identifier,
     staging: sql.Identifier,
     key: str,
@@ -80,7 +81,7 @@ def upsert_type1(
 
 
 def merge_type2(
-    conn: Conn,
+    conn: Connection,
     target: sql.Identifier,
     staging: sql.Identifier,
     key: str,
@@ -152,7 +153,7 @@ def merge_type2(
     return MergeResult(inserted=inserted, updated=corrected, versions_closed=closed)
 
 
-def lookup(conn: Conn, target: sql.Identifier, key: str, *values: str) -> dict[str, tuple[Any, ...]]:
+def lookup(conn: Connection, target: sql.Identifier, key: str, *values: str) -> dict[str, tuple[Any, ...]]:
     """natural key -> (surrogate key column, other requested columns) for every known member."""
     statement = sql.SQL("SELECT {}, {} FROM {} WHERE {} >= 0").format(
         sql.Identifier(key),
@@ -165,7 +166,9 @@ def lookup(conn: Conn, target: sql.Identifier, key: str, *values: str) -> dict[s
         return {str(row[0]): tuple(row[1:]) for row in cur.fetchall()}
 
 
-def versions_on(conn: Conn, target: sql.Identifier, key: str, surrogate: str, day: dt.date | None) -> dict[str, int]:
+def versions_on(
+    conn: Connection, target: sql.Identifier, key: str, surrogate: str, day: dt.date | None
+) -> dict[str, int]:
     """natural key -> surrogate key of the type-2 version valid on a day (None: the current one)."""
     valid = sql.SQL("valid_from <= %(day)s AND valid_to > %(day)s") if day else sql.SQL("is_current")
     statement = sql.SQL("SELECT {key}, {surrogate} FROM {target} WHERE {surrogate} >= 0 AND {valid}").format(

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import psycopg
-
+from flightdeck.core.compose import Connection
 from flightdeck.core.errors import PermanentPipelineError
 
 # The source types each expected type may be read from without loss.
@@ -50,7 +49,7 @@ def compare(live: Mapping[str, str], expected: Sequence[tuple[str, str]], ignore
     return Drift(missing, changed, added)
 
 
-def live_columns(conn: psycopg.Connection[tuple[object, ...]], table: str) -> dict[str, str]:
+def live_columns(conn: Connection, table: str) -> dict[str, str]:
     schema, name = table.split(".", 1)
     with conn.cursor() as cur:
         cur.execute(
@@ -62,7 +61,7 @@ def live_columns(conn: psycopg.Connection[tuple[object, ...]], table: str) -> di
 
 
 def check_source_schema(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: Connection,
     table: str,
     expected: Sequence[tuple[str, str]],
     allow_new_columns: bool,

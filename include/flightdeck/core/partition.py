@@ -66,3 +66,8 @@ def local_days(interval_start: dt.datetime, interval_end: dt.datetime, timezone:
             f"local midnights in {timezone}: use a daily CronDataIntervalTimetable in that zone"
         )
     return start.date(), end.date()
+
+
+def day_partition(pipeline: str, day: dt.date, dag_id: str = "manual", run_id: str = "manual") -> Partition:
+    """The one-day partition of a pipeline (runs outside Airflow: the CLI, tests)."""
+    return Partition(pipeline, day, day + dt.timedelta(days=1), dag_id, run_id)

@@ -8,7 +8,6 @@ from pathlib import Path
 # include/flightdeck/core/paths.py -> include/flightdeck -> the repository.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_ROOT = PACKAGE_DIR.parent.parent
-SQL_DIR = PACKAGE_DIR / "warehouse" / "sql"
 
 
 def config_path() -> Path:

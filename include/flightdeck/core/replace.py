@@ -1,4 +1,4 @@
-"""Replace one partition of a fact table atomically, after set-based pre-load checks.
+"""Load a partition: pre-load checks, the reject-share guard, and the atomic replace of its rows.
 
 Readers see either the old partition or the new one, never a mix: the delete and insert run in
 one transaction, serialised per partition by an advisory lock. The replace writes only the
@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import psycopg
 from psycopg import sql
 
-from flightdeck.core.staging import column_list
+from flightdeck.core import audit
+from flightdeck.core.compose import Connection, column_list, count, qualified
+from flightdeck.core.config import TargetConfig
+from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
+from flightdeck.core.partition import Partition
 from flightdeck.core.validation import Rejection
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class PreloadResult:
 
 
 def preload_rejections(
-    conn: Conn,
+    conn: Connection,
     staging: sql.Identifier,
     key: Sequence[str],
     partition_column: str,
@@ -121,7 +122,7 @@ class ReplaceResult:
 
 
 def replace_partition(
-    conn: Conn,
+    conn: Connection,
     target: sql.Identifier,
     staging: sql.Identifier,
     columns: Sequence[str],
@@ -174,10 +175,10 @@ def replace_partition(
     params = {"start": start, "end": end, "excluded": list(exclude_ctids), "run_id": run_id}
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(target.as_string(conn), start),))
-        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid <> ALL(%(excluded)s::tid[])").format(staging), params)
-        wanted_rows = int(str((cur.fetchone() or (0,))[0]))
-        cur.execute(sql.SQL("SELECT count(*) FROM {target} AS t WHERE {in_partition}").format(**fmt), params)
-        existing = int(str((cur.fetchone() or (0,))[0]))
+        wanted_rows = count(
+            conn, sql.SQL("SELECT count(*) FROM {} WHERE ctid <> ALL(%(excluded)s::tid[])").format(staging), params
+        )
+        existing = count(conn, sql.SQL("SELECT count(*) FROM {target} AS t WHERE {in_partition}").format(**fmt), params)
         if not existing:
             # A first load (or a day emptied earlier): nothing to compare against, a plain insert.
             cur.execute(
@@ -218,3 +219,95 @@ def replace_partition(
             # Restored for the rest of the caller's transaction (a failure rolls the setting back anyway).
             cur.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
     return ReplaceResult(deleted, inserted, wanted_rows)
+
+
+# The stages whose rejections come before the load: with clean staging they account for every extracted row.
+EXTRACT_STAGES = ("post_extract", "post_transform")
+
+
+def require_complete_staging(
+    conn: Connection,
+    clean: sql.Identifier,
+    partition: Partition,
+    extracted: int,
+    stages: Sequence[str] = EXTRACT_STAGES,
+) -> None:
+    """Clean staging plus earlier rejections must account for every extracted row.
+
+    Staging tables are UNLOGGED: a database crash empties them. Loading then would replace the
+    partition with nothing, so refuse and say how to recover.
+    """
+    staged = count(conn, sql.SQL("SELECT count(*) FROM {}").format(clean))
+    rejected = audit.count_open_rejections(conn, partition, stages)
+    if staged + rejected != extracted:
+        raise PermanentPipelineError(
+            f"clean staging holds {staged} rows and {rejected} were rejected, but {extracted} were extracted: "
+            "staging is stale or was lost; clear the run from the extract task"
+        )
+
+
+def require_reject_share(rejected: int, total: int, max_share: float, what: str, consequence: str) -> None:
+    """Refuse a partition (or file) whose rejected share is above the configured max_reject_share."""
+    if total and rejected / total > max_share:
+        raise ReconciliationError(
+            f"{what}: {rejected} of {total} records rejected ({rejected / total:.1%}), above the configured "
+            f"max_reject_share {max_share:.1%}: {consequence}; see audit.rejected_records for the reasons"
+        )
+
+
+@dataclass(frozen=True)
+class PartitionLoad:
+    """How a pipeline's clean staging becomes its target's partition."""
+
+    target: TargetConfig
+    columns: Sequence[str]  # the target's columns, as clean staging holds them
+    order_column: str  # of rows sharing a key, the first by this column is kept
+    content_columns: Sequence[str]  # compared to tell a duplicate delivery from a conflicting record
+    enrichment: Enrichment | None = None
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    loaded: int  # rows the partition holds now
+    preload_rejected: int  # rows the pre-load checks rejected now
+    rejected: int  # every standing rejection of the partition (all stages)
+    duplicates: int  # exact duplicate deliveries removed
+    extracted: int
+
+
+def load_partition(
+    conn: Connection, partition: Partition, clean: sql.Identifier, spec: PartitionLoad, max_reject_share: float
+) -> LoadOutcome:
+    """Pre-load checks, the reject-share guard, then replace the partition: all in the caller's transaction."""
+    run = audit.run_row(conn, partition) or {}
+    extracted = int(run.get("extracted") or 0)
+    require_complete_staging(conn, clean, partition, extracted)
+    preload = preload_rejections(
+        conn,
+        clean,
+        spec.target.key,
+        spec.target.partition_column,
+        partition.start,
+        partition.end,
+        order_column=spec.order_column,
+        content_columns=spec.content_columns,
+    )
+    audit.replace_rejections(conn, partition, ["pre_load"], preload.rejections)
+    rejected = audit.count_rejections(conn, partition)
+    require_reject_share(
+        rejected, extracted, max_reject_share, f"{partition.pipeline} {partition.start}", "the partition was not loaded"
+    )
+    replaced = replace_partition(
+        conn,
+        qualified(spec.target.table),
+        clean,
+        spec.columns,
+        spec.target.key,
+        spec.target.partition_column,
+        partition.start,
+        partition.end,
+        partition.run_id,
+        preload.excluded_ctids,
+        enrichment=spec.enrichment,
+    )
+    return LoadOutcome(replaced.rows, len(preload.rejections), rejected, preload.duplicates, extracted)

@@ -1,11 +1,11 @@
-"""The flight models' checks as SQL: one boolean expression per field constraint and cross-field rule.
+"""A Pydantic model's checks as SQL: one boolean expression per field constraint and cross-field rule.
 
 The Pydantic models stay the single definition of the rules; this module only mirrors them so that
 PostgreSQL can check whole staging tables at once (the transform's fast path). Field constraints are
 read from each model's core schema (nullability, bounds, patterns, literals; validators through the
-@sql_counterpart registered with them in schemas/types.py). Cross-field rules are the models' rule
-tuples (SOURCE_RULES, FACT_RULES), each through the @sql_counterpart registered next to it in
-schemas/flights.py. A constraint or rule without an exact SQL counterpart fails at import: the model
+@sql_counterpart registered with them, see core/rules.py). Cross-field rules are the models' rule
+tuples (e.g. the flights source's SOURCE_RULES, FACT_RULES), each through the @sql_counterpart
+registered next to it. A constraint or rule without an exact SQL counterpart fails at import: the model
 and its SQL twin cannot drift apart unnoticed. tests/unit/test_flight_checks_property.py proves with
 generated records, against PostgreSQL, that the checks accept exactly the records the models accept.
 
@@ -24,7 +24,6 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from flightdeck.core.rules import SQL_COUNTERPARTS
-from flightdeck.sources.flights.schemas import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
 
 # Column name -> the SQL that reads it (e.g. r."dep_time").
 Columns = Callable[[str], sql.Composable]
@@ -359,7 +358,3 @@ def model_checks(model: type[BaseModel], rules: Sequence[Callable[..., None]]) -
     fields = _model_fields_schema(model)
     checks = tuple(_field_check(model, name, field["schema"]) for name, field in fields.items())
     return ModelChecks(model=model, fields=checks, rules=tuple(_rule_check(rule, list(fields)) for rule in rules))
-
-
-SOURCE_CHECKS = model_checks(SourceFlight, SOURCE_RULES)
-FACT_CHECKS = model_checks(FactFlight, FACT_RULES)

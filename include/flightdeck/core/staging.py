@@ -11,24 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, LiteralString
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from flightdeck.core.compose import Connection, column_list
 from flightdeck.core.errors import PermanentPipelineError
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 # COPY OUT hands over one row at a time; forwarding rows in blocks of this size instead of one by
 # one halves the extract's Python time (profiled at 1M rows), at one block of memory.
 _BLOCK_BYTES = 1 << 20
 
 
-def column_list(columns: Sequence[str]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(name) for name in columns)
-
-
-def create_staging_table(conn: Conn, table: sql.Identifier, columns: Sequence[tuple[str, LiteralString]]) -> None:
+def create_staging_table(conn: Connection, table: sql.Identifier, columns: Sequence[tuple[str, LiteralString]]) -> None:
     """(Re)create an UNLOGGED staging table: rerunning a task starts from an empty one."""
     definitions = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type)) for name, pg_type in columns
@@ -39,10 +33,10 @@ def create_staging_table(conn: Conn, table: sql.Identifier, columns: Sequence[tu
 
 
 def copy_query(
-    source: Conn,
+    source: Connection,
     query: sql.Composable,
     params: Sequence[object],
-    target: Conn,
+    target: Connection,
     table: sql.Identifier,
     columns: Sequence[str],
 ) -> int:
@@ -65,15 +59,8 @@ def copy_query(
     return copied
 
 
-def count_rows(conn: Conn, query: sql.Composable, params: Sequence[object]) -> int:
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS q").format(query), params)
-        row = cur.fetchone()
-    return int(str(row[0])) if row else 0
-
-
 def copy_records(
-    conn: Conn, table: sql.Identifier, columns: Sequence[str], records: Iterable[Mapping[str, Any]]
+    conn: Connection, table: sql.Identifier, columns: Sequence[str], records: Iterable[Mapping[str, Any]]
 ) -> int:
     """COPY records (dicts) into a table; returns how many were written."""
     written = 0
@@ -86,7 +73,7 @@ def copy_records(
 
 
 def read_chunks(
-    conn: Conn, query: sql.Composed, params: Sequence[object], chunk_rows: int
+    conn: Connection, query: sql.Composed, params: Sequence[object], chunk_rows: int
 ) -> Iterator[list[dict[str, Any]]]:
     """Rows of a query as dicts, chunk by chunk, through a server-side cursor (bounded memory)."""
     with conn.cursor(name="flightdeck_read", row_factory=dict_row) as cur:

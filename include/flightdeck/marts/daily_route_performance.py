@@ -11,20 +11,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import URL
 
-from flightdeck.core.db import connect, ensure_sql_file
+from flightdeck.core.db import connect
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.core.logs import stage_log
 
 MART_TABLE = "marts.daily_route_performance"
-LEDGER = "audit.schema_migrations"
-# The mart reads core.fact_flights (warehouse.sql), whose weather columns come from core.weather_hourly (weather.sql).
-DDL_FILES = ("warehouse.sql", "weather.sql", "marts.sql")
+# The mart's DDL, applied after the warehouse's (it reads core.fact_flights and core.weather_hourly).
+DDL: tuple[Path, ...] = (Path(__file__).resolve().parent / "sql" / "marts.sql",)
 ON_TIME_MAX_ARR_DELAY_MIN = 15
 # The keys a producer puts in an asset event's extra: local days [start, end), ISO dates.
 EXTRA_START = "partition_start"
@@ -179,13 +179,6 @@ def days_from_conf(conf: Mapping[str, Any]) -> list[dt.date]:
         ) from None
 
 
-def ensure_marts(warehouse: URL) -> None:
-    """Apply the DDL the mart needs, each file once per version (audit.schema_migrations)."""
-    with connect(warehouse) as conn:
-        for filename in DDL_FILES:
-            ensure_sql_file(conn, filename, ledger=LEDGER)
-
-
 def rebuild_daily_route_performance(
     warehouse_url: URL,
     days: Sequence[dt.date],
@@ -210,7 +203,6 @@ def rebuild_daily_route_performance(
     with stage_log("mart", context) as counts:
         if not wanted:
             return 0
-        ensure_marts(warehouse_url)
         params = {"days": wanted, "run_id": run_id, "on_time": ON_TIME_MAX_ARR_DELAY_MIN}
         with connect(warehouse_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"flightdeck:{MART_TABLE}",))

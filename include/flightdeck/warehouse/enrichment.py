@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import psycopg
 from psycopg import sql
 
+from flightdeck.core.compose import Connection
 from flightdeck.core.replace import partition_lock_key
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 FACT = sql.Identifier("core", "fact_flights")
 WEATHER = sql.Identifier("core", "weather_hourly")
@@ -49,7 +47,7 @@ def weather_targets() -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(column) for column in WEATHER_COLUMNS)
 
 
-def refresh_fact_weather(conn: Conn, start: dt.date, end: dt.date) -> int:
+def refresh_fact_weather(conn: Connection, start: dt.date, end: dt.date) -> int:
     """Set the weather columns of the flights of local days [start, end); returns the rows changed."""
     statement = sql.SQL(
         "UPDATE {fact} AS t SET ({targets}) = ({values}) "
@@ -75,7 +73,7 @@ def refresh_fact_weather(conn: Conn, start: dt.date, end: dt.date) -> int:
     return changed
 
 
-def count_without_weather(conn: Conn, start: dt.date, end: dt.date) -> int:
+def count_without_weather(conn: Connection, start: dt.date, end: dt.date) -> int:
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
@@ -87,7 +85,7 @@ def count_without_weather(conn: Conn, start: dt.date, end: dt.date) -> int:
     return int(str(row[0])) if row else 0
 
 
-def record_without_weather(conn: Conn, start: dt.date, end: dt.date) -> None:
+def record_without_weather(conn: Connection, start: dt.date, end: dt.date) -> None:
     """Recount flights without weather on each day's latest flights run (the one whose rows are loaded)."""
     statement = sql.SQL(
         "UPDATE audit.load_runs AS r SET without_weather = c.missing, updated_at = now() FROM ("

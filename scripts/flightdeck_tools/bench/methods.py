@@ -33,8 +33,9 @@ from psycopg import sql
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine
 
-from flightdeck.core.config import ProjectConfig
-from flightdeck.core.db import connect, engine_for, qualified, table_exists
+from flightdeck.catalog import ProjectConfig
+from flightdeck.core.compose import exists, qualified
+from flightdeck.core.db import connect, engine_for
 from flightdeck.core.partition import Partition
 from flightdeck_tools.bench.models import Method, Stage, StageRun
 
@@ -76,9 +77,9 @@ class Context:
 
 
 def bench_partition(day: dt.date, run_id: str) -> Partition:
-    from flightdeck.sources.flights.pipeline import default_partition
+    from flightdeck.core.partition import day_partition
 
-    return default_partition("flights", day, dag_id=BENCH_DAG_ID, run_id=run_id)
+    return day_partition("flights", day, dag_id=BENCH_DAG_ID, run_id=run_id)
 
 
 def comparison_table(method: Method) -> sql.Identifier:
@@ -87,7 +88,7 @@ def comparison_table(method: Method) -> sql.Identifier:
 
 def create_comparison_table(warehouse: URL, method: Method) -> None:
     """A fresh, logged table shaped like the pipeline's source rows, with the natural key as primary key."""
-    from flightdeck.sources.flights.pipeline import SOURCE_COLUMNS
+    from flightdeck.sources.flights.extract import SOURCE_COLUMNS
 
     columns = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type)) for name, pg_type in SOURCE_COLUMNS
@@ -158,18 +159,20 @@ def reset_warehouse_day(warehouse: URL, project: ProjectConfig, day: dt.date) ->
 
 def run_pipeline(ctx: Context) -> Outcome:
     """The four stage functions on the bench partition, each timed."""
-    from flightdeck.sources.flights import pipeline
+    from flightdeck.catalog import stage_context
+    from flightdeck.core.stage import Endpoints
+    from flightdeck.sources.flights import pipeline as flights
 
-    endpoints = pipeline.Endpoints(source=ctx.source, warehouse=ctx.warehouse)
     partition = bench_partition(ctx.day, ctx.run_id)
+    stage = stage_context(ctx.project, partition, Endpoints(source=ctx.source, warehouse=ctx.warehouse))
     clock = [time.perf_counter()]
-    extracted = pipeline.extract(endpoints, ctx.project, partition)
+    extracted = flights.extract(stage)
     clock.append(time.perf_counter())
-    valid, rejected = pipeline.transform(endpoints, ctx.project, partition)
+    valid, rejected = flights.transform(stage)
     clock.append(time.perf_counter())
-    pipeline.load(endpoints, ctx.project, partition)
+    flights.load(stage)
     clock.append(time.perf_counter())
-    checked = pipeline.check(endpoints, ctx.project, partition)
+    checked = flights.check(stage)
     clock.append(time.perf_counter())
     loaded = int(checked["loaded"])
     # Rows each stage took in: extracted rows, raw rows, clean rows, loaded rows.
@@ -201,7 +204,7 @@ def _source_query(ctx: Context, sampled: bool) -> tuple[sql.Composed, list[objec
     the source reads it by primary key range: its cost grows with the sample, not the partition,
     and scaling it up charges the method nothing extra.
     """
-    from flightdeck.sources.flights.pipeline import source_query
+    from flightdeck.sources.flights.extract import source_query
 
     query, params = source_query(ctx.project.pipeline("flights"), bench_partition(ctx.day, ctx.run_id))
     if not sampled:
@@ -223,7 +226,7 @@ def _sampled(ctx: Context) -> bool:
 
 def run_copy_pk(ctx: Context) -> Outcome:
     from flightdeck.core.staging import copy_query
-    from flightdeck.sources.flights.pipeline import SOURCE_COLUMNS
+    from flightdeck.sources.flights.extract import SOURCE_COLUMNS
 
     create_comparison_table(ctx.warehouse, "copy_pk")
     query, params = _source_query(ctx, sampled=False)
@@ -271,7 +274,7 @@ def run_insert_rows(ctx: Context) -> Outcome:
         PostgresHook,
     )
 
-    from flightdeck.sources.flights.pipeline import SOURCE_COLUMNS
+    from flightdeck.sources.flights.extract import SOURCE_COLUMNS
 
     create_comparison_table(ctx.warehouse, "insert_rows")
     query, params = _source_query(ctx, _sampled(ctx))
@@ -313,4 +316,4 @@ def warm_imports(method: Method) -> None:
 
 def comparison_tables_exist(warehouse: URL) -> bool:
     with connect(warehouse) as conn:
-        return any(table_exists(conn, comparison_table(method).as_string(conn)) for method in COMPARISON_TABLES)
+        return any(exists(conn, comparison_table(method).as_string(conn)) for method in COMPARISON_TABLES)

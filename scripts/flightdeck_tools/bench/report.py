@@ -14,7 +14,7 @@ import psutil
 from sqlalchemy.engine import URL
 
 from flightdeck.core.db import connect
-from flightdeck.sources.flights.pipeline import Endpoints
+from flightdeck.core.stage import Endpoints
 from flightdeck_tools.bench.models import BenchResults, Machine, MethodRun, SizeResult
 
 START_MARKER = "<!-- bench:results:start -->"
@@ -48,7 +48,7 @@ def _server_version(url: URL) -> str:
 
 def describe_machine(endpoints: Endpoints) -> Machine:
     warehouse = _server_version(endpoints.warehouse)
-    source = _server_version(endpoints.source)
+    source = _server_version(endpoints.require_source())
     version = warehouse if source == warehouse else f"{warehouse} (warehouse), {source} (source)"
     packages: dict[str, str] = {}
     for name in PACKAGES:

@@ -24,11 +24,11 @@ from urllib.parse import quote, urlencode
 
 from sqlalchemy.engine import URL
 
-from flightdeck.core.config import ProjectConfig
+from flightdeck.catalog import ProjectConfig, ensure_warehouse
 from flightdeck.core.db import connect
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.core.paths import PACKAGE_DIR, config_path
-from flightdeck.sources.flights.pipeline import Endpoints, ensure_warehouse
+from flightdeck.core.stage import Endpoints
 from flightdeck_tools.bench import data, methods, report
 from flightdeck_tools.bench.models import (
     METHODS,
@@ -320,7 +320,7 @@ def run_benchmark(
     echo(f"bench day {options.day}, sizes {', '.join(f'{s:,}' for s in options.sizes)}, {options.repeats} repeats")
     env = dict(os.environ)
     env[conn_var(HOOK_CONN_ID)] = airflow_uri(endpoints.warehouse)
-    with exclusive(endpoints.source, "source"), exclusive(endpoints.warehouse, "warehouse"):
+    with exclusive(endpoints.require_source(), "source"), exclusive(endpoints.warehouse, "warehouse"):
         try:
             sizes = _measure(endpoints, project, options, chosen, env, echo)
         finally:
@@ -370,7 +370,7 @@ def _measure(
     with tempfile.TemporaryDirectory(prefix="flightdeck-bench-") as workdir:
         for rows in options.sizes:
             generate_start = time.perf_counter()
-            generated = data.generate_partition(endpoints.source, rows, timezone, options.day)
+            generated = data.generate_partition(endpoints.require_source(), rows, timezone, options.day)
             generate_s = time.perf_counter() - generate_start
             echo(f"{rows:,} rows: generated in {generate_s:.1f} s")
             runs: list[MethodRun] = []
@@ -386,7 +386,7 @@ def _measure(
                         run_id=f"bench__{rows}",
                         sample_cap=options.sample_cap,
                         hook_conn_id=HOOK_CONN_ID,
-                        source=UrlParts.of(endpoints.source),
+                        source=UrlParts.of(endpoints.require_source()),
                         warehouse=UrlParts.of(endpoints.warehouse),
                     )
                     run = run_worker(spec, Path(workdir), env)
@@ -421,7 +421,7 @@ def cleanup(endpoints: Endpoints, project: ProjectConfig, day: dt.date) -> None:
     """Leave no bench rows behind: the day in source and warehouse, and the comparison tables."""
     methods.reset_warehouse_day(endpoints.warehouse, project, day)
     methods.drop_comparison_tables(endpoints.warehouse)
-    data.delete_partition(endpoints.source, day)
+    data.delete_partition(endpoints.require_source(), day)
 
 
 def write_results(path: Path, results: BenchResults) -> None:
@@ -454,13 +454,13 @@ def profile_pipeline(
         run_id=f"bench__profile_{rows}",
         sample_cap=rows,
         hook_conn_id=HOOK_CONN_ID,
-        source=UrlParts.of(endpoints.source),
+        source=UrlParts.of(endpoints.require_source()),
         warehouse=UrlParts.of(endpoints.warehouse),
         profile=str(output.resolve()),
     )
-    with exclusive(endpoints.source, "source"), exclusive(endpoints.warehouse, "warehouse"):
+    with exclusive(endpoints.require_source(), "source"), exclusive(endpoints.warehouse, "warehouse"):
         try:
-            data.generate_partition(endpoints.source, rows, project.pipeline("flights").timezone, day)
+            data.generate_partition(endpoints.require_source(), rows, project.pipeline("flights").timezone, day)
             methods.reset_warehouse_day(endpoints.warehouse, project, day)
             with tempfile.TemporaryDirectory(prefix="flightdeck-bench-") as workdir:
                 run = run_worker(spec, Path(workdir), dict(os.environ))

@@ -75,7 +75,7 @@ class WorkerSpec(BaseModel):
 
 
 def run(spec: WorkerSpec) -> MethodRun:
-    from flightdeck.core.config import project_config
+    from flightdeck.catalog import project_config
 
     warm_imports(spec.method)
     context = Context(

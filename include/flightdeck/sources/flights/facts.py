@@ -9,7 +9,7 @@ Codes missing from the reference data map to the dimension's 'unknown' member (k
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -133,8 +133,3 @@ def to_fact(source: SourceFlight, refs: ReferenceLookup, origin_zone: ZoneInfo) 
         "distance_mi": source.distance,
         "source_flight_id": source.flight_id,
     }
-
-
-def to_facts(sources: Iterable[SourceFlight], refs: ReferenceLookup, timezone: str) -> list[dict[str, Any]]:
-    origin_zone = zone(timezone)
-    return [to_fact(source, refs, origin_zone) for source in sources]

@@ -1,10 +1,11 @@
 """The weather API client: GET /v1/archive through the Airflow HTTP connection, with bounded retries.
 
 Transient faults (timeouts, connection errors and resets, 5xx, 408, 429 with its Retry-After) are
-retried by tenacity with exponential backoff and jitter, within a number of attempts and a total
-time; when those run out the error is a TransientPipelineError (Airflow's task retries take over).
-Permanent faults (other 4xx, a body that is not JSON, a payload that breaks the response schema)
-raise PermanentPipelineError at once. Every message names the request (its URL without secrets).
+retried by the project's retry policy (flightdeck.core.retry): exponential backoff and jitter, within
+a number of attempts and a total time; when those run out the error is a TransientPipelineError
+(Airflow's task retries take over). Permanent faults (other 4xx, a body that is not JSON, a payload
+that breaks the response schema) raise PermanentPipelineError at once. Every message names the
+request (its URL without secrets).
 """
 
 from __future__ import annotations
@@ -14,29 +15,23 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from pydantic import ValidationError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, wait_exponential_jitter
 from tenacity.wait import wait_base
 
-from flightdeck.core.config import WeatherConfig, WeatherRetryConfig
 from flightdeck.core.errors import PermanentPipelineError, TransientPipelineError
 from flightdeck.core.logs import get_logger
+from flightdeck.core.retry import RetryPolicy, retrying
 from flightdeck.core.validation import explain
+from flightdeck.sources.weather.config import WeatherConfig, WeatherRetryConfig
+from flightdeck.sources.weather.hours import unknown_units
 from flightdeck.sources.weather.schemas import ArchiveResponse
-from flightdeck.sources.weather.transform import unknown_units
 
 # The units the request asks for: the documented units of core.weather_hourly.
 UNIT_PARAMS = {"temperature_unit": "fahrenheit", "wind_speed_unit": "mph", "precipitation_unit": "inch"}
@@ -237,19 +232,20 @@ class ArchiveClient:
                 },
             )
 
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientFault),
-            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.max_total_s),
+        # One attempt's transient fault is retried here; other transient errors (NotYetArchived: the
+        # archive will not have grown seconds later) go straight to Airflow's task retries.
+        retry = retrying(
+            RetryPolicy(policy.attempts, policy.initial_wait_s, policy.max_wait_s, policy.max_total_s),
+            retry_on=lambda exc: isinstance(exc, TransientFault),
             wait=_BackoffOrRetryAfter(policy),
             sleep=self.sleep,
             before_sleep=before_sleep,
-            reraise=True,
         )
         started = time.monotonic()
         try:
-            return retrying(self._attempt, request, where)
+            return retry(self._attempt, request, where)
         except TransientFault as exc:
-            attempts = int(retrying.statistics.get("attempt_number", 1))
+            attempts = int(retry.statistics.get("attempt_number", 1))
             raise TransientPipelineError(
                 f"{exc} (gave up after {attempts} attempt{'s' if attempts != 1 else ''} "
                 f"in {time.monotonic() - started:.1f}s; the task's retries will try again)"
@@ -307,10 +303,3 @@ class ArchiveClient:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def fetch_all(
-    client: ArchiveClient, requests_: Sequence[ArchiveRequest]
-) -> list[tuple[ArchiveRequest, ArchiveResponse]]:
-    """One request per airport, in order."""
-    return [(request, client.fetch(request)) for request in requests_]

@@ -1,126 +1,94 @@
-"""Pure functions: an API response -> hourly records -> observations in documented units -> warehouse rows."""
+"""Transform: validate each raw hour (post_extract), convert it to a warehouse row (post_transform).
+
+Valid rows go to clean staging with their source_row; every failing hour is a rejection with its reason.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 from zoneinfo import ZoneInfo
 
-from flightdeck.sources.weather.schemas import ArchiveResponse, WeatherObservation
+from psycopg import sql
+from pydantic import ValidationError
 
-# API variable -> warehouse column. The documented unit of every column is in the DDL's comment.
-COLUMNS: dict[str, str] = {
-    "temperature_2m": "temp_f",
-    "dew_point_2m": "dewp_f",
-    "relative_humidity_2m": "humid_pct",
-    "precipitation": "precip_in",
-    "pressure_msl": "pressure_hpa",
-    "wind_speed_10m": "wind_speed_mph",
-    "wind_direction_10m": "wind_dir_deg",
-    "wind_gusts_10m": "wind_gust_mph",
-    "visibility": "visib_m",
+from flightdeck.core import audit
+from flightdeck.core.db import connect
+from flightdeck.core.logs import stage_log
+from flightdeck.core.replace import EXTRACT_STAGES
+from flightdeck.core.stage import StageContext
+from flightdeck.core.staging import copy_records, create_staging_table, read_chunks
+from flightdeck.core.validation import Rejection, explain
+from flightdeck.sources.weather.config import WeatherConfig
+from flightdeck.sources.weather.hours import observation_input, to_row
+from flightdeck.sources.weather.schemas import WeatherObservation, WeatherRow
+
+ROW_TYPES: dict[str, LiteralString] = {
+    "origin": "text",
+    "obs_hour": "timestamptz",
+    "obs_date": "date",
+    "temp_f": "double precision",
+    "dewp_f": "double precision",
+    "humid_pct": "double precision",
+    "wind_dir_deg": "double precision",
+    "wind_speed_mph": "double precision",
+    "wind_gust_mph": "double precision",
+    "precip_in": "double precision",
+    "pressure_hpa": "double precision",
+    "visib_m": "double precision",
 }
-
-Converter = Callable[[float], float]
-
-
-def _same(value: float) -> float:
-    return value
-
-
-# For each variable: the unit strings the API may answer with (Open-Meteo's spelling) and how to
-# convert each into the documented unit. The request asks for the documented units, but the
-# public service answers visibility in feet when precipitation_unit=inch, so units are never assumed.
-UNITS: dict[str, dict[str, Converter]] = {
-    "temperature_2m": {"°F": _same, "°C": lambda c: c * 9 / 5 + 32},
-    "dew_point_2m": {"°F": _same, "°C": lambda c: c * 9 / 5 + 32},
-    "relative_humidity_2m": {"%": _same},
-    "precipitation": {"inch": _same, "mm": lambda mm: mm / 25.4},
-    "pressure_msl": {"hPa": _same},
-    "wind_speed_10m": {
-        "mp/h": _same,
-        "km/h": lambda v: v / 1.609344,
-        "m/s": lambda v: v / 0.44704,
-        "kn": lambda v: v * 1.150779,
-    },
-    "wind_direction_10m": {"°": _same},
-    "wind_gusts_10m": {
-        "mp/h": _same,
-        "km/h": lambda v: v / 1.609344,
-        "m/s": lambda v: v / 0.44704,
-        "kn": lambda v: v * 1.150779,
-    },
-    "visibility": {"m": _same, "ft": lambda ft: ft * 0.3048},
-}
-# Converted values keep a fixed precision, so that reruns and unit round trips compare equal.
-DIGITS = 4
+ROW_COLUMNS: tuple[str, ...] = tuple(WeatherRow.model_fields)
+CLEAN_COLUMNS: tuple[tuple[str, LiteralString], ...] = (
+    *((name, ROW_TYPES[name]) for name in ROW_COLUMNS),
+    ("source_row", "integer"),
+)
 
 
-@dataclass(frozen=True)
-class HourRecord:
-    """One hour of one airport's response, exactly as the API gave it, with its instant."""
-
-    origin: str
-    obs_hour: dt.datetime
-    utc_offset_seconds: int
-    raw: dict[str, Any]
-
-    def has_values(self) -> bool:
-        return any(value is not None for name, value in self.raw.items() if name != "time")
-
-
-def unknown_units(response: ArchiveResponse, variables: Sequence[str]) -> list[str]:
-    """The requested variables whose unit the pipeline cannot convert ('name: unit')."""
-    return [
-        f"{name}: {response.hourly_units.get(name)!r}"
-        for name in variables
-        if response.hourly_units.get(name) not in UNITS.get(name, {})
-    ]
-
-
-def hour_records(response: ArchiveResponse, origin: str, variables: Sequence[str]) -> list[HourRecord]:
-    """One record per hour: local `time` plus utc_offset_seconds gives the instant."""
-    offset = dt.timedelta(seconds=response.utc_offset_seconds)
-    records: list[HourRecord] = []
-    for position, local in enumerate(response.hourly["time"]):
-        instant = (dt.datetime.fromisoformat(str(local)) - offset).replace(tzinfo=dt.UTC)
-        raw: dict[str, Any] = {"time": local}
-        raw.update({name: response.hourly[name][position] for name in variables})
-        records.append(HourRecord(origin, instant, response.utc_offset_seconds, raw))
-    return records
-
-
-def partition_window(start: dt.date, end: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
-    """The instants [from, to) of local days [start, end) in a zone (23 or 25 hours across DST)."""
+def validate_and_transform(rows: list[dict[str, Any]], timezone: str) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Raw staging rows -> warehouse rows (with source_row) and rejections, one per failing hour."""
     zone = ZoneInfo(timezone)
-    first = dt.datetime.combine(start, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
-    last = dt.datetime.combine(end, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
-    return first, last
+    out: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    for row in rows:
+        values: dict[str, Any] = dict(row["raw"])
+        units: dict[str, str] = dict(row["units"])
+        record = {"origin": row["origin"], "utc_offset_seconds": row["utc_offset_seconds"], **values}
+        try:
+            observation = WeatherObservation.model_validate(
+                observation_input(str(row["origin"]), row["obs_hour"], values, units)
+            )
+        except ValidationError as exc:
+            field, reason = explain(exc)
+            rejections.append(Rejection("post_extract", field, reason, record))
+            continue
+        converted = to_row(observation, zone)
+        try:
+            WeatherRow.model_validate(converted, context={"timezone": timezone})
+        except ValidationError as exc:
+            field, reason = explain(exc)
+            rejections.append(Rejection("post_transform", field, reason, record))
+            continue
+        out.append({**converted, "source_row": row["source_row"]})
+    return out, rejections
 
 
-def convert(record: Mapping[str, Any], units: Mapping[str, str]) -> dict[str, Any]:
-    """Numbers converted into the documented units; anything else is left for validation to reject."""
-    converted: dict[str, Any] = {}
-    for name, value in record.items():
-        converter = UNITS.get(name, {}).get(units.get(name, ""))
-        if converter is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-            converted[name] = round(converter(float(value)), DIGITS)
-        else:
-            converted[name] = value
-    return converted
-
-
-def observation_input(
-    origin: str, obs_hour: dt.datetime, raw: Mapping[str, Any], units: Mapping[str, str]
-) -> dict[str, Any]:
-    """What WeatherObservation validates: the converted hourly values plus origin and instant."""
-    return {**convert(raw, units), "origin": origin, "obs_hour": obs_hour}
-
-
-def to_row(observation: WeatherObservation, zone: ZoneInfo) -> dict[str, Any]:
-    """The warehouse row: the observation plus its local day (the partition)."""
-    row = observation.model_dump()
-    row["obs_date"] = observation.obs_hour.astimezone(zone).date()
-    return row
+def transform(ctx: StageContext[WeatherConfig]) -> tuple[int, int]:
+    """Validate raw staging, build clean staging; returns (valid, rejected)."""
+    cfg, partition = ctx.settings, ctx.partition
+    raw = ctx.staging_table("raw")
+    clean = ctx.staging_table("clean")
+    with stage_log("transform", partition.log_context()) as counts, connect(ctx.warehouse) as wh:
+        create_staging_table(wh, clean, CLEAN_COLUMNS)
+        query = sql.SQL("SELECT * FROM {} ORDER BY source_row").format(raw)
+        valid = 0
+        all_rejections: list[Rejection] = []
+        for chunk in read_chunks(wh, query, [], 10_000):
+            counts.records_in += len(chunk)
+            rows, rejections = validate_and_transform(chunk, cfg.timezone)
+            valid += copy_records(wh, clean, [name for name, _ in CLEAN_COLUMNS], rows)
+            all_rejections.extend(rejections)
+        audit.replace_rejections(wh, partition, EXTRACT_STAGES, all_rejections)
+        counts.records_out = valid
+        counts.rejected = len(all_rejections)
+    with connect(ctx.warehouse) as wh:
+        audit.record_transformed(wh, partition, valid, len(all_rejections), counts.duration_s)
+    return valid, len(all_rejections)
