@@ -430,6 +430,9 @@ def _print_status(limit: int) -> None:
                 (limit,),
             )
             rows = cur.fetchall()
+    if not rows:
+        print("no runs yet: audit.load_runs is empty (run `etl demo` or a DAG first)")
+        return
     headers = (
         "pipeline",
         "partition",

@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.catalog import ProjectConfig
+from flightdeck.catalog import ProjectConfig, ensure_warehouse, project_config
 from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.core.migrations import apply_sql_file
@@ -60,6 +60,7 @@ def private(tmp_path_factory: pytest.TempPathFactory, source_url: URL) -> Iterat
                 names = [d.name for d in cur.description or ()]
                 rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
             copy_records(conn, sql.Identifier("ops", table), names, rows)
+    ensure_warehouse(warehouse, project_config().staging_schema)
     yield PrivateServer(pgdata, server), Endpoints(source=source, warehouse=warehouse)
     dispose_engines()
     _pg_ctl(pgdata, ["-w", "-m", "fast", "stop"])
