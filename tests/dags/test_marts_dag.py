@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import Asset, AssetAny
 
-from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck_operators.assets import (
     DAILY_ROUTE_PERFORMANCE,
     DIMENSIONS,
@@ -18,20 +15,6 @@ from flightdeck_operators.assets import (
     WEATHER_HOURLY,
 )
 from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
-
-
-def _no_network(*_args: Any, **_kwargs: Any) -> None:
-    raise AssertionError("a DAG file opened a network connection at import time")
-
-
-@pytest.fixture(scope="module")
-def dags() -> dict[str, Any]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", _no_network)
-        patch.setattr(socket, "create_connection", _no_network)
-        bag = DagBag(dag_folder=PROJECT_ROOT / "dags")
-    assert bag.import_errors == {}
-    return dict(bag.dags)
 
 
 def test_the_asset_uris_are_accepted_and_stable() -> None:

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pendulum
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable
 
-from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck_operators import PipelineStageOperator
 
 
-def _no_network(*_args: Any, **_kwargs: Any) -> None:
-    raise AssertionError("a DAG file opened a network connection at import time")
-
-
-@pytest.fixture(scope="module")
-def dag() -> Any:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", _no_network)
-        patch.setattr(socket, "create_connection", _no_network)
-        bag = DagBag(dag_folder=PROJECT_ROOT / "dags" / "weather_hourly.py")
-    assert bag.import_errors == {}
-    return bag.dags["weather_hourly"]
+@pytest.fixture
+def dag(dags: dict[str, Any]) -> Any:
+    return dags["weather_hourly"]
 
 
 def test_weather_hourly_runs_once_per_new_york_day(dag: Any) -> None:

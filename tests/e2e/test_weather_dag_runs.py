@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,21 +11,10 @@ from flightdeck.catalog import project_config
 from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck.core.stage import Endpoints
 from flightdeck_tools.cli import main
-from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import scalar, table_checksum
 
 
-@pytest.fixture
-def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    server = serve_in_background(port=0)
-    port = int(server.server_address[1])
-    monkeypatch.setenv("AIRFLOW_CONN_WEATHER_API", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port}))
-    yield port
-    server.shutdown()
-    server.server_close()
-
-
-def test_a_day_then_a_rerun(e2e: Endpoints, replay: int, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_day_then_a_rerun(e2e: Endpoints, weather_api: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "weather_hourly", "--date", "2013-01-01"]) == 0
     assert "weather_hourly 2013-01-01: success" in capsys.readouterr().out
     wh = e2e.warehouse
@@ -43,7 +30,11 @@ def test_a_day_then_a_rerun(e2e: Endpoints, replay: int, capsys: pytest.CaptureF
 
 
 def test_a_permanent_api_error_fails_the_run_at_once(
-    e2e: Endpoints, replay: int, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    e2e: Endpoints,
+    weather_api: int,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Coordinates where the API has no station: a 400 that no retry can fix.
     config = yaml.safe_load((PROJECT_ROOT / "config" / "pipelines.yaml").read_text(encoding="utf-8"))

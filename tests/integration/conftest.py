@@ -44,24 +44,18 @@ def bad_rows(template: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def day_source_database(pg_server: PgServer, source_url: URL, prefix: str, extra: list[dict[str, Any]]) -> URL:
-    """A new source database: ops.* with the real reference tables, 2013-01-01's real flights and `extra`."""
+    """A new source database: ops.flights with 2013-01-01's real flights and `extra`."""
     url = pg_server.create_database(prefix)
     day = real_rows(source_url, 1)
     with connect(url) as conn:
         apply_sql_file(conn, SOURCE_DDL)
         copy_records(conn, sql.Identifier("ops", "flights"), FLIGHT_COLUMNS, [*day, *extra])
-        for table in ("airports", "airlines", "planes"):
-            with connect(source_url) as src, src.cursor() as cur:
-                cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("ops", table)))
-                names = [d.name for d in cur.description or ()]
-                rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-            copy_records(conn, sql.Identifier("ops", table), names, rows)
     return url
 
 
 @pytest.fixture
 def dirty_source(pg_server: PgServer, source_url: URL) -> Iterator[URL]:
-    """ops.* with the real reference tables, 2013-01-01's real flights, and the bad rows above."""
+    """ops.flights with 2013-01-01's real flights and the bad rows above."""
     url = day_source_database(pg_server, source_url, "fdt_dirty", bad_rows(real_rows(source_url, 1)[0]))
     yield url
     dispose_engines()
@@ -70,7 +64,7 @@ def dirty_source(pg_server: PgServer, source_url: URL) -> Iterator[URL]:
 
 @pytest.fixture
 def day_source(pg_server: PgServer, source_url: URL) -> Iterator[URL]:
-    """ops.* with the real reference tables and 2013-01-01's real flights only: a source to break."""
+    """ops.flights with 2013-01-01's real flights only: a source to break."""
     url = day_source_database(pg_server, source_url, "fdt_day", [])
     yield url
     dispose_engines()

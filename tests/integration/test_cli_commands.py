@@ -19,7 +19,7 @@ def test_seed_loads_the_source_once_and_then_does_nothing(
         monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", pg_server.connection_json(source))
 
         assert main(["seed"]) == 0
-        assert "seeded: flights 336,776, airports 1,458, airlines 16, planes 3,322" in capsys.readouterr().out
+        assert "seeded: flights 336,776\n" in capsys.readouterr().out
         assert main(["seed"]) == 0
         assert "already seeded" in capsys.readouterr().out
         assert scalar(source, "SELECT count(*) FROM ops.flights") == 336_776

@@ -54,12 +54,6 @@ def private(tmp_path_factory: pytest.TempPathFactory, source_url: URL) -> Iterat
     with connect(source) as conn:
         apply_sql_file(conn, SOURCE_DDL)
         copy_records(conn, sql.Identifier("ops", "flights"), FLIGHT_COLUMNS, day)
-        for table in ("airports", "airlines", "planes"):
-            with connect(source_url) as src, src.cursor() as cur:
-                cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("ops", table)))
-                names = [d.name for d in cur.description or ()]
-                rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-            copy_records(conn, sql.Identifier("ops", table), names, rows)
     ensure_warehouse(warehouse, project_config().staging_schema)
     yield PrivateServer(pgdata, server), Endpoints(source=source, warehouse=warehouse)
     dispose_engines()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,28 +16,15 @@ from flightdeck.marts.daily_route_performance import rebuild_daily_route_perform
 from flightdeck.sources.weather import pipeline as weather
 from flightdeck_operators.assets import DAILY_ROUTE_PERFORMANCE
 from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator
-from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import load_reference, run_flights_day, scalar, stage_context, table_checksum
 
 DAYS = (dt.date(2013, 1, 1), dt.date(2013, 1, 2))
 MART_ORDER = "flight_date, origin, dest, carrier"
 
 
-@pytest.fixture(scope="module")
-def replay_port() -> Iterator[int]:
-    server = serve_in_background(port=0)
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture
-def loaded(
-    endpoints: Endpoints, project: ProjectConfig, replay_port: int, monkeypatch: pytest.MonkeyPatch
-) -> Endpoints:
+def loaded(endpoints: Endpoints, project: ProjectConfig, weather_api: int) -> Endpoints:
     """Two days of flights and of weather, loaded through the pipelines' own stages."""
-    connection = {"conn_type": "http", "host": "127.0.0.1", "port": replay_port}
-    monkeypatch.setenv("AIRFLOW_CONN_WEATHER_API", json.dumps(connection))
     for day in DAYS:
         flights = day_partition("flights", day)
         load_reference(endpoints.warehouse, project)

