@@ -7,7 +7,7 @@ them, and marks the run's audit row a success or a failure with the reasons.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
+from typing import Protocol, cast
 
 from psycopg import sql
 from sqlalchemy.engine import URL
@@ -19,6 +19,7 @@ from flightdeck.core.db import connect
 from flightdeck.core.errors import ReconciliationError
 from flightdeck.core.logs import stage_log
 from flightdeck.core.partition import Partition
+from flightdeck.core.stage import StageContext
 
 
 def primary_key_is(conn: Connection, table: str, key: Sequence[str]) -> bool:
@@ -103,3 +104,15 @@ def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partiti
     if problems:
         raise ReconciliationError(f"partition {partition.start} failed its checks: " + "; ".join(problems))
     return result
+
+
+class LoadsPartitions(Protocol):
+    """Settings of a pipeline that loads a partitioned target table."""
+
+    @property
+    def target(self) -> TargetConfig: ...
+
+
+def check(ctx: StageContext[LoadsPartitions]) -> Mapping[str, int]:
+    """The check stage of every partition pipeline: reconcile counts and keys, fail the run if off."""
+    return check_partition(ctx.warehouse, ctx.settings.target, ctx.partition)

@@ -20,7 +20,8 @@ from sqlalchemy.engine import URL
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.core.partition import Partition
 
-S = TypeVar("S")
+# Covariant: a stage written for any settings with a target runs for every pipeline whose settings have one.
+S = TypeVar("S", covariant=True)
 
 
 @dataclass(frozen=True)

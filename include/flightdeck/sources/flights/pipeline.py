@@ -7,11 +7,10 @@ extract (COPY into raw staging) -> transform (validate, build fact rows in clean
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
-from flightdeck.core.reconcile import check_partition
-from flightdeck.core.stage import Pipeline, StageContext
+from flightdeck.core.reconcile import check
+from flightdeck.core.stage import Pipeline
 from flightdeck.sources.flights.config import FlightsConfig
 from flightdeck.sources.flights.extract import extract
 from flightdeck.sources.flights.load import load
@@ -20,11 +19,6 @@ from flightdeck.sources.flights.transform import transform
 NAME = "flights"
 # The source system's own DDL (ops.flights): what `etl seed` and the tests create in the source database.
 SOURCE_DDL = Path(__file__).resolve().parent / "sql" / "source.sql"
-
-
-def check(ctx: StageContext[FlightsConfig]) -> Mapping[str, int]:
-    """Reconcile counts and check keys; fail the run (and mark it failed) when anything is off."""
-    return check_partition(ctx.warehouse, ctx.settings.target, ctx.partition)
 
 
 PIPELINE = Pipeline[FlightsConfig](

@@ -7,21 +7,14 @@ check (extracted = loaded + rejected + duplicates removed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from flightdeck.core.reconcile import check_partition
-from flightdeck.core.stage import Pipeline, StageContext
+from flightdeck.core.reconcile import check
+from flightdeck.core.stage import Pipeline
 from flightdeck.sources.weather.config import WeatherConfig
 from flightdeck.sources.weather.extract import extract
 from flightdeck.sources.weather.load import load
 from flightdeck.sources.weather.transform import transform
 
 NAME = "weather"
-
-
-def check(ctx: StageContext[WeatherConfig]) -> Mapping[str, int]:
-    """extracted = loaded + rejected (+ exact duplicates removed), keys unique and not null."""
-    return check_partition(ctx.warehouse, ctx.settings.target, ctx.partition)
 
 
 PIPELINE = Pipeline[WeatherConfig](
