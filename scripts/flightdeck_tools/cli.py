@@ -455,15 +455,17 @@ def _print_status(limit: int) -> None:
 def _print_summary(start: dt.date, end: dt.date) -> bool:
     """Source count vs. latest run per partition; returns whether it reconciles."""
     from flightdeck.catalog import project_config
+    from flightdeck.core.compose import count_rows
     from flightdeck.core.db import connect
+    from flightdeck.core.partition import Partition
+    from flightdeck.sources.flights.extract import source_query
 
     project = project_config()
-    with connect(_url(project.pipeline("flights").source.conn_id)) as src, src.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM ops.flights WHERE make_date(year, month, day) BETWEEN %s AND %s",
-            (start, end),
-        )
-        source_rows = int(str((cur.fetchone() or (0,))[0]))
+    cfg = project.pipeline("flights")
+    # The source rows of the range exactly as the extract selects them.
+    query, params = source_query(cfg, Partition("flights", start, end + dt.timedelta(days=1), "summary", "summary"))
+    with connect(_url(cfg.source.conn_id)) as src:
+        source_rows = count_rows(src, query, params)
     with connect(_url(project.warehouse_conn_id)) as wh, wh.cursor() as cur:
         cur.execute(
             "SELECT count(*), coalesce(sum(extracted),0), coalesce(sum(loaded),0), coalesce(sum(rejected),0), "
@@ -562,6 +564,14 @@ SQLITE_LOCKED = "database is locked"
 BACKFILL_RUNNING = "AlreadyRunningBackfill"
 
 
+class _TryAgain(Exception):
+    """An attempt that met a transient refusal; carries its result for when the retries run out."""
+
+    def __init__(self, result: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(result.stderr)
+        self.result = result
+
+
 def run_metadata_write(
     command: list[str],
     env: dict[str, str] | None = None,
@@ -580,20 +590,21 @@ def run_metadata_write(
     minutes old), so after a locked try that refusal is waited out too, for up to `max_wait_s`.
     Refused on the first try, another backfill really is running: that fails at once.
     """
-    import time
+    from tenacity import wait_fixed
+
+    from flightdeck.core.retry import RetryPolicy, retrying
+
+    seen_lock = waiting_said = False
 
     def attempt() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
-
-    deadline = time.monotonic() + max_wait_s
-    locked = waiting_said = False
-    result = attempt()
-    for _ in range(attempts - 1):
-        if result.returncode == 0 or time.monotonic() >= deadline:
-            break
+        nonlocal seen_lock, waiting_said
+        result = subprocess.run(command, env=env, check=False, capture_output=True, text=True, timeout=timeout_s)  # noqa: S603
+        if result.returncode == 0:
+            return result
         if SQLITE_LOCKED in result.stderr:
-            locked = True
-        elif locked and BACKFILL_RUNNING in result.stderr:
+            seen_lock = True
+            raise _TryAgain(result)
+        if seen_lock and BACKFILL_RUNNING in result.stderr:
             if not waiting_said:
                 print(
                     "waiting for the scheduler to close the backfill a locked try left without its runs "
@@ -602,11 +613,14 @@ def run_metadata_write(
                     flush=True,
                 )
                 waiting_said = True
-        else:
-            break
-        time.sleep(pause_s)
-        result = attempt()
-    return result
+            raise _TryAgain(result)
+        return result
+
+    policy = RetryPolicy(attempts=attempts, initial_wait_s=pause_s, max_wait_s=pause_s, max_total_s=max_wait_s)
+    try:
+        return retrying(policy, retry_on=lambda exc: isinstance(exc, _TryAgain), wait=wait_fixed(pause_s))(attempt)
+    except _TryAgain as exc:
+        return exc.result
 
 
 if __name__ == "__main__":
