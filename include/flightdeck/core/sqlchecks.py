@@ -6,7 +6,7 @@ read from each model's core schema (nullability, bounds, patterns, literals; val
 @sql_counterpart registered with them, see core/rules.py). Cross-field rules are the models' rule
 tuples (e.g. the flights source's SOURCE_RULES, FACT_RULES), each through the @sql_counterpart
 registered next to it. A constraint or rule without an exact SQL counterpart fails at import: the model
-and its SQL twin cannot drift apart unnoticed. tests/unit/test_flight_checks_property.py proves with
+and its SQL twin cannot drift apart unnoticed. tests/integration/test_flight_checks_property.py proves with
 generated records, against PostgreSQL, that the checks accept exactly the records the models accept.
 
 A record passes when every field check holds and then every rule holds; rules are evaluated only for

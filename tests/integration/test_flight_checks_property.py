@@ -24,14 +24,13 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ValidationError
 
 from flightdeck.core.rules import SQL_COUNTERPARTS
-from flightdeck.core.sqlchecks import ModelChecks, columns_of, model_checks
+from flightdeck.core.sqlchecks import ModelChecks, columns_of
 from flightdeck.core.staging import copy_records
 from flightdeck.sources.flights.checks import FACT_CHECKS, SOURCE_CHECKS
 from flightdeck.sources.flights.extract import SOURCE_COLUMNS
 from flightdeck.sources.flights.facts import ReferenceLookup, to_fact, zone
-from flightdeck.sources.flights.schemas import FACT_RULES, SOURCE_RULES, FactFlight, SourceFlight
+from flightdeck.sources.flights.schemas import SourceFlight
 from flightdeck.sources.flights.transform import fact_staging_columns
-from flightdeck.sources.flights.transform_sql import COPIED_FROM_SOURCE, FACT_CHECKS_AFTER_SOURCE
 from flightdeck.warehouse.types import hhmm_to_minutes
 from tests.conftest import PgServer
 from tests.support import hhmm
@@ -513,44 +512,3 @@ def test_the_clock_validator_and_its_sql_agree_on_every_integer(pg: Conn, value:
 
     assert found is not None
     assert found[0] is valid
-
-
-# --- the checks mirror the models, and nothing is left out ----------------------------------------------
-
-
-def test_every_rule_and_field_has_its_sql_check() -> None:
-    assert [check.name for check in SOURCE_CHECKS.fields] == list(SourceFlight.model_fields)
-    assert [check.name for check in FACT_CHECKS.fields] == list(FactFlight.model_fields)
-    assert [check.name for check in SOURCE_CHECKS.rules] == [rule.__name__.lstrip("_") for rule in SOURCE_RULES]
-    assert [check.name for check in FACT_CHECKS.rules] == [rule.__name__.lstrip("_") for rule in FACT_RULES]
-    SOURCE_CHECKS.require_columns(dict(SOURCE_COLUMNS))
-    FACT_CHECKS.require_columns(dict(fact_staging_columns()))
-
-
-def test_a_rule_without_a_sql_counterpart_is_refused() -> None:
-    def _unmirrored(f: SourceFlight, zone: ZoneInfo) -> None:
-        """A rule nobody wrote SQL for."""
-
-    with pytest.raises(TypeError, match="_unmirrored has no @sql_counterpart"):
-        model_checks(SourceFlight, (*SOURCE_RULES, _unmirrored))
-
-
-def test_a_constraint_without_a_sql_counterpart_is_refused() -> None:
-    from typing import Annotated
-
-    from pydantic import Field
-
-    class Odd(BaseModel):
-        minutes: Annotated[int, Field(multiple_of=5)]
-
-    with pytest.raises(TypeError, match="multiple_of"):
-        model_checks(Odd, ())
-
-
-def test_the_fact_checks_skip_only_values_the_source_checks_already_checked() -> None:
-    skipped = {check.name for check in FACT_CHECKS.fields} - {check.name for check in FACT_CHECKS_AFTER_SOURCE.fields}
-
-    assert skipped == set(COPIED_FROM_SOURCE)
-    for fact_field in skipped:
-        assert FACT_CHECKS.field(fact_field).same_constraint(SOURCE_CHECKS.field(COPIED_FROM_SOURCE[fact_field]))
-    assert FACT_CHECKS_AFTER_SOURCE.rules == FACT_CHECKS.rules
