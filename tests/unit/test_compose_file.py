@@ -139,8 +139,8 @@ def image_requirement_files(dockerfile: str, context: Path, target: str | None =
             *sources, destination = words
             for source in sources:
                 into_dir = destination.endswith("/") or len(sources) > 1
-                target = PurePosixPath(destination) / Path(source).name if into_dir else PurePosixPath(destination)
-                copied[target] = context / source
+                at = PurePosixPath(destination) / Path(source).name if into_dir else PurePosixPath(destination)
+                copied[at] = context / source
         if keyword != "RUN":
             continue
         lexer = shlex.shlex(arguments, posix=True, punctuation_chars=True)
