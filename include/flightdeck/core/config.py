@@ -8,7 +8,8 @@ Identifiers are validated here so that nothing unexpected ever reaches SQL compo
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -67,21 +68,57 @@ class RetryConfig(StrictModel):
     max_total_s: float = Field(gt=0.0, le=3600.0)
 
 
-def validated(model: type[M], data: Any, origin: str) -> M:
-    """`data` as `model`, or ConfigError naming every bad key path."""
+def _node_at(root: yaml.Node | None, path: Sequence[str | int]) -> yaml.Node | None:
+    """The YAML node a validation error's key path names (or the deepest that exists: the mapping a
+    missing key belongs in)."""
+    node = root
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            found = next(
+                (value for key, value in node.value if isinstance(key, yaml.ScalarNode) and key.value == str(part)),
+                None,
+            )
+            if found is None:
+                return node
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _where(origin: str, node: yaml.Node | None) -> str:
+    """origin:line:column (1-based), as editors and compilers print it."""
+    if node is None:
+        return origin
+    mark = node.start_mark
+    return f"{origin}:{mark.line + 1}:{mark.column + 1}"
+
+
+def validated(model: type[M], data: Any, origin: str, root: yaml.Node | None = None) -> M:
+    """`data` as `model`, or ConfigError naming every bad key path (and where the first one is)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(part) for part in err['loc']) or '(top level)'}: {err['msg']}" for err in errors
         )
-        raise ConfigError(f"{origin}: invalid configuration: {problems}") from exc
+        where = _where(origin, _node_at(root, errors[0]["loc"]) if errors else None)
+        raise ConfigError(f"{where}: invalid configuration: {problems}") from exc
 
 
 def parse_yaml(text: str, model: type[M], origin: str = "<string>") -> M:
-    """Parse YAML text into `model`, or raise ConfigError naming the bad key."""
+    """Parse YAML text into `model`, or raise ConfigError: one line with file:line:column and the problem."""
     try:
+        root = cast("yaml.Node | None", yaml.compose(text, Loader=yaml.SafeLoader))  # pyright: ignore[reportUnknownMemberType]
         data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+        detail = " ".join(part for part in (exc.context, exc.problem) if part)
+        raise ConfigError(f"{where}: not valid YAML: {detail}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
-    return validated(model, data, origin)
+        raise ConfigError(f"{origin}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    return validated(model, data, origin, root)
