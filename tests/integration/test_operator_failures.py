@@ -80,3 +80,23 @@ def test_a_reference_file_missing_a_column_fails_at_once_naming_it(
     assert "missing required column(s) name" in error
     assert scalar(warehouse_url, "SELECT count(*) FROM core.dim_carrier") == 1
     assert scalar(warehouse_url, "SELECT count(*) FROM audit.file_loads") == 0
+
+
+def test_a_misspelt_database_fails_at_once_with_the_servers_reason(
+    pg_server: PgServer, warehouse_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No retry can fix a database that does not exist: the task fails now (AirflowFailException: Airflow
+    # does not retry it), not after its retries and their backoff.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", pg_server.connection_json(warehouse_url.set(database="nonexistent_db"))
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_FLIGHTS_SOURCE", pg_server.connection_json(warehouse_url))
+
+    with pytest.raises(AirflowFailException) as raised:
+        PipelineStageOperator(task_id="extract", pipeline="flights", stage="extract").execute(CONTEXT)
+
+    message = str(raised.value)
+    assert message.startswith("OperationalError: ")
+    assert 'database "nonexistent_db" does not exist' in message
+    assert "not retried" in message
+    assert "\n" not in message

@@ -47,6 +47,24 @@ def test_failures_that_may_succeed_later_are_transient(exc: BaseException) -> No
         pytest.param(pgerrors.UniqueViolation(), id="23505-unique-violation"),
         pytest.param(pgerrors.NumericValueOutOfRange(), id="22003-out-of-range"),
         pytest.param(psycopg.InterfaceError("bad use of the API"), id="no-sqlstate-interface-error"),
+        pytest.param(
+            psycopg.OperationalError(
+                'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+                'FATAL:  database "nonexistent_db" does not exist'
+            ),
+            id="no-sqlstate-unknown-database",
+        ),
+        pytest.param(
+            psycopg.OperationalError('connection failed: FATAL:  role "etl" does not exist'), id="unknown-role"
+        ),
+        pytest.param(
+            psycopg.OperationalError('connection failed: FATAL:  password authentication failed for user "etl"'),
+            id="wrong-password",
+        ),
+        pytest.param(
+            psycopg.OperationalError("failed to resolve host 'warehose': [Errno -2] Name or service not known"),
+            id="unknown-host",
+        ),
         pytest.param(PermanentPipelineError("bad config"), id="permanent-pipeline-error"),
         pytest.param(ReconciliationError("extracted 10 != loaded 9 + rejected 0"), id="reconciliation"),
         pytest.param(ValueError("bug"), id="plain-bug"),
@@ -117,3 +135,17 @@ def test_describe_is_one_line_with_a_fix_hint_for_schema_problems(exc: BaseExcep
 
     assert description == expected
     assert "\n" not in description
+
+
+def test_a_connection_refused_for_good_says_what_is_wrong_on_one_line() -> None:
+    exc = psycopg.OperationalError(
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+        'FATAL:  database "nonexistent_db" does not exist'
+    )
+
+    text = describe(exc)
+
+    assert text == (
+        'connection to server at "127.0.0.1", port 5432 failed: FATAL: database "nonexistent_db" does not exist '
+        "(a database or role named in the connection does not exist; not retried)"
+    )

@@ -34,6 +34,28 @@ class ReconciliationError(PermanentPipelineError):
 # admin shutdown or a terminated backend (57), and lock-not-available (55P03).
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57")
 _TRANSIENT_SQLSTATES = frozenset({"55P03"})
+# A connection the server or the resolver refused for good: libpq reports these without a SQLSTATE,
+# and no retry can fix a misspelt database, role or host, a wrong password or a refused login.
+# (What is left without a SQLSTATE is the server being unreachable: refused, reset, closed.)
+_PERMANENT_CONNECTION_FAILURES: tuple[tuple[str, str], ...] = (
+    ("does not exist", "a database or role named in the connection does not exist"),
+    ("password authentication failed", "authentication failed: check the connection's login and password"),
+    ("authentication failed", "authentication failed: check the connection's login and password"),
+    ("no pg_hba.conf entry", "the server refuses this login from this host (pg_hba.conf)"),
+    ("failed to resolve host", "the connection's host name does not resolve"),
+    ("could not translate host name", "the connection's host name does not resolve"),
+    ("invalid connection option", "the connection has an option libpq does not know"),
+    ("invalid dsn", "the connection's settings are not a valid connection string"),
+)
+
+
+def connection_refused_for_good(exc: BaseException) -> str | None:
+    """What is wrong when a connection attempt failed in a way no retry can fix, else None."""
+    exc = _driver_error(exc)
+    if not isinstance(exc, psycopg.OperationalError) or exc.sqlstate is not None:
+        return None
+    text = str(exc)
+    return next((reason for marker, reason in _PERMANENT_CONNECTION_FAILURES if marker in text), None)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -50,8 +72,9 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate
         if state is None:
-            # No SQLSTATE: the client lost the server (refused, reset, closed), not a SQL problem.
-            return isinstance(exc, psycopg.OperationalError)
+            # No SQLSTATE: the client lost the server (refused, reset, closed), not a SQL problem,
+            # unless the server or the resolver refused the connection for good.
+            return isinstance(exc, psycopg.OperationalError) and connection_refused_for_good(exc) is None
         return state.startswith(_TRANSIENT_SQLSTATE_PREFIXES) or state in _TRANSIENT_SQLSTATES
     return False
 
@@ -71,7 +94,22 @@ def describe(exc: BaseException, staging_schema: str | None = None) -> str:
         return f"permission denied: {_first_line(exc)} (grant the connection's role access)"
     if isinstance(exc, pgerrors.SyntaxError):
         return f"bad SQL: {_first_line(exc)}"
+    refused = connection_refused_for_good(exc)
+    if refused is not None:
+        return f"{_server_message(_driver_error(exc))} ({refused}; not retried)"
     return _first_line(exc) or type(exc).__name__
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's error a SQLAlchemy error wraps (`orig`), or the error itself."""
+    original = getattr(exc, "orig", None)
+    return original if isinstance(original, BaseException) else exc
+
+
+def _server_message(exc: BaseException) -> str:
+    """libpq's message without its 'connection to server at ... failed:' preamble, on one line."""
+    text = " ".join(str(exc).split())
+    return text.split("failed: ", 1)[-1] if "FATAL:" in text else text
 
 
 def _first_line(exc: BaseException) -> str:
