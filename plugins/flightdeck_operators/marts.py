@@ -2,7 +2,8 @@
 
 An asset-triggered run reads the triggering asset events (each names the partition its producer
 replaced); a manual run may give conf {"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"} (inclusive) to
-backfill. Both together: the union. Neither: a permanent error, since there is nothing to rebuild.
+backfill. Both together: the union. Events that name no day (a producer that changed nothing): the run
+succeeds and rebuilds nothing. Neither events nor conf: a permanent error, since no days were given.
 Errors are sorted as in stages.py: permanent ones fail at once, transient ones are retried.
 """
 
@@ -18,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from flightdeck import catalog
 from flightdeck.core.connections import postgres_url
 from flightdeck.core.errors import describe, is_transient
+from flightdeck.core.logs import get_logger
 from flightdeck.marts import daily_route_performance as marts
 
 
@@ -39,11 +41,17 @@ def trigger_events(context: Any) -> list[marts.TriggerEvent]:
 
 
 def days_to_rebuild(context: Any) -> list[dt.date]:
-    """Affected days from the triggering events plus a manual run's conf, sorted and distinct."""
+    """Affected days from the triggering events plus a manual run's conf, sorted and distinct.
+
+    Events that name no day (a reference drop that re-pointed no fact) give none: the run then has
+    nothing to rebuild and succeeds. A run with neither events nor conf is a mistake (a manual run
+    without its days): a permanent error that says how to give them.
+    """
     conf: dict[str, Any] = dict(getattr(context.get("dag_run"), "conf", None) or {})
-    days = set(marts.affected_days(trigger_events(context)))
+    events = trigger_events(context)
+    days = set(marts.affected_days(events))
     days.update(marts.days_from_conf(conf))
-    if not days:
+    if not days and not events:
         raise marts.PermanentPipelineError(
             'nothing to rebuild: no triggering asset events and no conf; trigger marts with conf {"start": '
             '"YYYY-MM-DD", "end": "YYYY-MM-DD"} to backfill'
@@ -67,6 +75,12 @@ class RebuildDailyRoutePerformanceOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         try:
             days = days_to_rebuild(context)
+            if not days:
+                get_logger("flightdeck.marts").info(
+                    "nothing to rebuild: the triggering asset events name no changed day",
+                    extra={"event": "mart_unchanged", "dag_id": context["dag"].dag_id},
+                )
+                return
             project = catalog.project_config()
             warehouse = postgres_url(project.warehouse_conn_id)
             catalog.ensure_warehouse(warehouse, project.staging_schema)

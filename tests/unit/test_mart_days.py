@@ -12,8 +12,8 @@ from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
 from flightdeck.core.errors import PermanentPipelineError
 from flightdeck.marts.daily_route_performance import MalformedAssetEvent, TriggerEvent, affected_days, days_from_conf
-from flightdeck_operators.assets import FACT_FLIGHTS, WEATHER_HOURLY
-from flightdeck_operators.marts import days_to_rebuild
+from flightdeck_operators.assets import DIMENSIONS, FACT_FLIGHTS, WEATHER_HOURLY
+from flightdeck_operators.marts import RebuildDailyRoutePerformanceOperator, days_to_rebuild
 
 D = dt.date
 
@@ -141,3 +141,21 @@ def test_an_event_created_by_hand_without_a_partition_fails_naming_it() -> None:
 def test_a_run_with_neither_events_nor_conf_has_nothing_to_rebuild() -> None:
     with pytest.raises(PermanentPipelineError, match="nothing to rebuild"):
         days_to_rebuild(context([], {"start": None, "end": None}))
+
+
+def test_events_that_name_no_changed_day_give_nothing_to_rebuild_and_no_error() -> None:
+    # A reference drop that re-pointed no fact: its dimensions event carries null bounds.
+    unchanged = reference(DIMENSIONS, {"partition_start": None, "partition_end": None}, "reference_data")
+
+    assert days_to_rebuild(context([unchanged])) == []
+
+
+def test_a_run_triggered_only_by_unchanged_dimensions_succeeds_without_touching_the_warehouse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No connection is defined in the unit tests: reaching the warehouse would fail the task.
+    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
+    unchanged = reference(DIMENSIONS, {"partition_start": None, "partition_end": None}, "reference_data")
+    operator = RebuildDailyRoutePerformanceOperator(task_id="rebuild_daily_route_performance")
+
+    operator.execute({**context([unchanged]), "dag": SimpleNamespace(dag_id="marts"), "run_id": "asset_triggered"})

@@ -92,7 +92,7 @@ def _require_one_aircraft_version(conn: Any) -> None:
 def _disagreement(row: Mapping[str, Any], ctid: object, what: str, detail: str) -> PermanentPipelineError:
     return PermanentPipelineError(
         f"the SQL checks and the Pydantic models disagree on flight_id {row.get('flight_id')} (raw staging row "
-        f"{ctid}): {what} ({detail}); a rule's SQL counterpart in schemas/flights.py or schemas/types.py is wrong: "
+        f"{ctid}): {what} ({detail}); a rule's SQL counterpart in sources/flights/schemas.py or warehouse/types.py is wrong: "
         "fix it instead of loading this partition"
     )
 
@@ -179,7 +179,7 @@ def _transform_in_warehouse(conn: Any, plan: SqlTransform, chunk_rows: int) -> t
 def transform(ctx: StageContext[FlightsConfig]) -> tuple[int, int]:
     """Validate raw staging, transform it into clean staging; returns (valid, rejected).
 
-    Set-based, inside the warehouse (transformers/flights_sql.py): the same rows as
+    Set-based, inside the warehouse (transform_sql.py): the same rows as
     validate_and_transform, at PostgreSQL's speed; only rejected rows pass through Python.
     """
     cfg, partition = ctx.settings, ctx.partition

@@ -1,5 +1,5 @@
--- Warehouse schema. Applied idempotently (under an advisory lock) by the extract and reference stages,
--- which also create the configured staging schema.
+-- Warehouse schema. Applied idempotently (under an advisory lock), first of catalog.DDL_FILES, by
+-- every task before its stage runs (core.migrations.ensure_schema), once per version of this file.
 CREATE SCHEMA IF NOT EXISTS core;
 CREATE SCHEMA IF NOT EXISTS audit;
 

@@ -1,4 +1,4 @@
--- Weather tables. Applied idempotently (under an advisory lock) by the weather extract, after warehouse.sql.
+-- Weather tables. Applied idempotently (under an advisory lock) after warehouse.sql (catalog.DDL_FILES).
 CREATE SCHEMA IF NOT EXISTS core;
 
 -- One row per origin airport and observation hour (from the weather API); partitions are local calendar days of the hour (obs_date). Units: °F, %, degrees, mph, inches, hPa, metres.
