@@ -185,7 +185,7 @@ def test_a_configuration_that_is_not_yaml_is_one_line_with_file_line_and_column_
 
     captured = capsys.readouterr()
     line = one_line(captured.err)
-    assert line.startswith(f"etl: error: {broken_config}:6:1: not valid YAML: ")
+    assert line.startswith(f"etl: error: {broken_config}:5:13: not valid YAML: ")
     assert "flow mapping" in line
     assert "DAG" not in line
 
@@ -213,4 +213,4 @@ def test_the_traceback_is_there_when_asked_for(broken_config: Path, capsys: pyte
 
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err
-    assert err.rstrip("\n").splitlines()[-1].startswith(f"etl: error: {broken_config}:6:1: ")
+    assert err.rstrip("\n").splitlines()[-1].startswith(f"etl: error: {broken_config}:5:13: ")

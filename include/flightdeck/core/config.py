@@ -115,9 +115,13 @@ def parse_yaml(text: str, model: type[M], origin: str = "<string>") -> M:
         root = cast("yaml.Node | None", yaml.compose(text, Loader=yaml.SafeLoader))  # pyright: ignore[reportUnknownMemberType]
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+        # Where the construct that went wrong starts (an unclosed bracket, say) is what to look at;
+        # where the parser noticed (often the end of the file) follows.
+        first = exc.context_mark or exc.problem_mark
+        where = f"{origin}:{first.line + 1}:{first.column + 1}" if first else origin
         detail = " ".join(part for part in (exc.context, exc.problem) if part)
+        if exc.context_mark and exc.problem_mark:
+            detail += f" (at line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
         raise ConfigError(f"{where}: not valid YAML: {detail}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: not valid YAML: {' '.join(str(exc).split())}") from exc
