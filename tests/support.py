@@ -15,6 +15,9 @@ from flightdeck.core.partition import Partition
 from flightdeck.core.stage import Endpoints, StageContext
 from flightdeck.sources.flights import pipeline as flights
 from flightdeck.sources.reference.load import FileLoadResult, load_reference_file
+from flightdeck.sources.world_airports.load import WorldAirportsResult
+from flightdeck.sources.world_airports.load import load as load_world_airports
+from flightdeck.sources.world_airports.pipeline import NAME as WORLD_AIRPORTS
 from flightdeck.warehouse.fact_keys import resolve_fact_keys
 
 # Columns that legitimately differ between two loads of the same data.
@@ -69,11 +72,29 @@ def table_checksum(url: URL, table: str, order_by: str) -> str:
 
 
 def load_reference(
-    warehouse: URL, project: ProjectConfig, day: dt.date = dt.date(2013, 1, 1), run_id: str = "test"
+    warehouse: URL,
+    project: ProjectConfig,
+    day: dt.date = dt.date(2013, 1, 1),
+    run_id: str = "test",
+    world_airports: bool = False,
 ) -> dict[str, FileLoadResult]:
-    """What a reference_data run does: every file of the landing folder's drop, then the fact keys."""
+    """What a reference_data run does: every file of the landing folder's drop, then the fact keys.
+
+    With world_airports, airportsdata's airports are merged after the drop's files, before the fact
+    keys, as the DAG does when the section is configured (off by default: most tests are about the drop).
+    """
     partition = Partition("reference", day, day + dt.timedelta(days=1), "reference_data", run_id)
     ctx = StageContext(project.reference, partition, Endpoints(warehouse=warehouse), project.staging_schema)
     results = {name: load_reference_file(ctx, name) for name in project.reference.files}
+    if world_airports:
+        run_world_airports(warehouse, project, day, run_id)
     resolve_fact_keys(warehouse, partition)
     return results
+
+
+def run_world_airports(
+    warehouse: URL, project: ProjectConfig, day: dt.date = dt.date(2013, 1, 1), run_id: str = "test"
+) -> WorldAirportsResult:
+    """The load_world_airports task of a reference_data run: airportsdata's airports into core.dim_airport."""
+    partition = Partition(WORLD_AIRPORTS, day, day + dt.timedelta(days=1), "reference_data", run_id)
+    return load_world_airports(stage_context(project, partition, warehouse))

@@ -3,7 +3,7 @@
 The one module that knows all the sources. flightdeck.core imports no source, no source imports
 another; the operators, the DAG files and the CLI find a pipeline here by name and run its stages
 through the stage contract (flightdeck.core.stage). Adding a source: its package, a settings section
-below, one entry in `pipelines`, and its DDL files (if any) in DDL_FILES.
+below, one entry in `pipelines`, and its DDL files (if any) in DDL_FILES (documentation/development.md).
 """
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ from flightdeck.sources.reference import pipeline as reference
 from flightdeck.sources.reference.config import ReferenceConfig
 from flightdeck.sources.weather import pipeline as weather
 from flightdeck.sources.weather.config import WeatherConfig
+from flightdeck.sources.world_airports import pipeline as world_airports
+from flightdeck.sources.world_airports.config import WorldAirportsConfig
 from flightdeck.warehouse import fact_keys, schema
 
 # Every DDL file of the warehouse, in the order they apply (one migration path: core.migrations).
-DDL_FILES: tuple[Path, ...] = (*schema.DDL, *daily_route_performance.DDL)
+DDL_FILES: tuple[Path, ...] = (*schema.DDL, *world_airports.DDL, *daily_route_performance.DDL)
+# Audit tables of the sources that their loads replace on every run: the loading role's grants.
+REPLACED_TABLES: tuple[str, ...] = world_airports.REPLACED_TABLES
 
 
 class ProjectConfig(StrictModel):
@@ -45,6 +49,8 @@ class ProjectConfig(StrictModel):
     pipelines: dict[Identifier, FlightsConfig] = Field(min_length=1)
     reference: ReferenceConfig
     weather: WeatherConfig | None = None
+    # airportsdata's airports beside the drop's (the reference_data DAG loads them when configured).
+    world_airports: WorldAirportsConfig | None = None
 
     def pipeline(self, name: str) -> FlightsConfig:
         try:
@@ -107,6 +113,8 @@ def pipelines(project: ProjectConfig) -> dict[str, BoundPipeline]:
     for name in project.reference.files:
         bound = BoundPipeline(reference.file_pipeline(name), project.reference)
         found[bound.name] = bound
+    if project.world_airports is not None:
+        found[world_airports.NAME] = BoundPipeline(world_airports.PIPELINE, project.world_airports)
     found[fact_keys.PIPELINE] = BoundPipeline(fact_keys.RESOLVE, project.reference)
     return found
 

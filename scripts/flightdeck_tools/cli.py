@@ -368,7 +368,7 @@ def _replay(dag_id: str, day: dt.date) -> int:
 
 
 def _grant(loader: str | None, reader: str | None) -> None:
-    from flightdeck.catalog import ensure_warehouse, project_config
+    from flightdeck.catalog import REPLACED_TABLES, ensure_warehouse, project_config
     from flightdeck.core.db import connect
     from flightdeck.warehouse.roles import grant_loader, grant_source_reader
 
@@ -378,7 +378,7 @@ def _grant(loader: str | None, reader: str | None) -> None:
         # The owner applies every pipeline's DDL here, so the loader never needs DDL rights.
         ensure_warehouse(warehouse, project.staging_schema)
         with connect(warehouse) as conn:
-            grant_loader(conn, loader, project.staging_schema)
+            grant_loader(conn, loader, project.staging_schema, REPLACED_TABLES)
         print(f"granted loader privileges on the warehouse to {loader}")
     if reader:
         with connect(_url(project.pipeline("flights").source.conn_id)) as conn:

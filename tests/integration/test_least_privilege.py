@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from flightdeck.catalog import ProjectConfig, ensure_warehouse
+from flightdeck.catalog import REPLACED_TABLES, ProjectConfig, ensure_warehouse
 from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.partition import day_partition
 from flightdeck.core.stage import Endpoints
@@ -55,15 +55,16 @@ def test_the_pipeline_runs_as_least_privilege_roles(
     loader, reader = roles
     ensure_warehouse(warehouse_url, project.staging_schema)  # the owner applies the DDL once
     with connect(warehouse_url) as conn:
-        grant_loader(conn, loader, project.staging_schema)
+        grant_loader(conn, loader, project.staging_schema, REPLACED_TABLES)
     with connect(dirty_source) as conn:
         grant_source_reader(conn, reader)
     limited = Endpoints(source=as_role(dirty_source, reader), warehouse=as_role(warehouse_url, loader))
 
-    load_reference(limited.warehouse, project)
+    load_reference(limited.warehouse, project, world_airports=True)
     run_flights_day(limited, project, DAY)
 
     assert scalar(warehouse_url, "SELECT status FROM audit.load_runs WHERE pipeline = 'flights'") == "success"
+    assert scalar(warehouse_url, "SELECT status FROM audit.load_runs WHERE pipeline = 'world_airports'") == "success"
     assert rebuild_daily_route_performance(limited.warehouse, [DAY.start], run_id="manual") > 0
     assert scalar(warehouse_url, "SELECT tableowner FROM pg_tables WHERE tablename = 'flights_raw_p20130101'") == loader
 

@@ -30,6 +30,14 @@ class MergeResult:
     versions_closed: int  # type 2: current versions closed because an attribute changed
 
 
+def lock_dimension(conn: Connection, table: str) -> None:
+    """Hold the dimension's advisory lock until the transaction ends: every load that writes it takes it.
+
+    A dimension fed by more than one source (core.dim_airport) is merged by one of them at a time.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"flightdeck:{table}",))
+
+
 def _stage(
     conn: Connection,
     staging: sql.Identifier,

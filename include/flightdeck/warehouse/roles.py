@@ -8,16 +8,22 @@ else. The pipeline never needs DDL rights once the warehouse DDL is applied (see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from psycopg import sql
 
-from flightdeck.core.compose import Connection, schema_exists
+from flightdeck.core.compose import Connection, qualified, schema_exists
 
 CORE_FACTS = ("fact_flights",)
 DIMENSIONS = ("dim_airport", "dim_carrier", "dim_aircraft")
 
 
-def grant_loader(conn: Connection, role: str, staging_schema: str) -> None:
-    """Warehouse privileges of the loading role (run as the owner of core, audit and staging)."""
+def grant_loader(conn: Connection, role: str, staging_schema: str, replaced_tables: Sequence[str] = ()) -> None:
+    """Warehouse privileges of the loading role (run as the owner of core, audit and staging).
+
+    replaced_tables: audit tables of the sources that their loads replace on every run (schema.table,
+    flightdeck.catalog.REPLACED_TABLES): read, insert and delete.
+    """
     who = sql.Identifier(role)
     statements = [
         sql.SQL("GRANT USAGE ON SCHEMA core, audit TO {}").format(who),
@@ -31,6 +37,10 @@ def grant_loader(conn: Connection, role: str, staging_schema: str) -> None:
         # Reference drops: the checksum ledger only grows.
         sql.SQL("GRANT SELECT, INSERT ON audit.file_loads TO {}").format(who),
         sql.SQL("GRANT SELECT ON audit.schema_migrations TO {}").format(who),
+        *(
+            sql.SQL("GRANT SELECT, INSERT, DELETE ON {} TO {}").format(qualified(table), who)
+            for table in replaced_tables
+        ),
         sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA core, audit TO {}").format(who),
         # Tables a later migration adds get the same rights.
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA core GRANT SELECT, INSERT, DELETE ON TABLES TO {}").format(who),

@@ -92,8 +92,8 @@ def _require_one_aircraft_version(conn: Any) -> None:
 def _disagreement(row: Mapping[str, Any], ctid: object, what: str, detail: str) -> PermanentPipelineError:
     return PermanentPipelineError(
         f"the SQL checks and the Pydantic models disagree on flight_id {row.get('flight_id')} (raw staging row "
-        f"{ctid}): {what} ({detail}); a rule's SQL counterpart in sources/flights/schemas.py or warehouse/types.py is wrong: "
-        "fix it instead of loading this partition"
+        f"{ctid}): {what} ({detail}); a rule's SQL counterpart in sources/flights/schemas.py or "
+        "warehouse/types.py is wrong: fix it instead of loading this partition"
     )
 
 

