@@ -378,20 +378,19 @@ def test_malformed_lines_are_rejected_with_file_line_and_reason_and_the_rest_of_
         b'N903AA,2004,Fixed wing multi engine,"EMBR"AER,EMB-145XR,2,55,,Turbo-fan',
         b"N904AA,2004,Fixed wing multi engine,EMBRAER,EMB-145XR,2,many,,Turbo-fan",
         b"N905AA,1850,Fixed wing multi engine,EMBRAER,EMB-145XR,2,55,,Turbo-fan",
-        N10156.replace(b",55,", b",60,"),
     ]
     numbers = landing.insert_lines("planes.csv", 10, bad)
 
     result = load(warehouse_url, project, "planes", DAY)
 
-    assert (result.records, result.rejected, result.inserted) == (3322 + 6, 6, 3322)
+    assert (result.records, result.rejected, result.inserted) == (3322 + 5, 5, 3322)
     found = rows(
         warehouse_url,
         "SELECT stage, field, reason, raw->>'_file', (raw->>'_line')::int, raw->>'_text', raw->>'tailnum' "
         "FROM audit.rejected_records WHERE pipeline = 'reference.planes' ORDER BY (raw->>'_line')::int",
     )
     assert [row[3:5] for row in found] == [("planes.csv", line) for line in numbers]
-    wrong_count, not_utf8, stray_quote, not_a_number, too_old, repeated = found
+    wrong_count, not_utf8, stray_quote, not_a_number, too_old = found
     assert wrong_count[:3] == ("parse", None, "expected 9 columns, found 3")
     assert wrong_count[5] == "N901AA,2004,Fixed wing multi engine"
     assert not_utf8[:3] == ("parse", None, "manufacturer: not valid UTF-8 (byte 0xff)")
@@ -403,13 +402,52 @@ def test_malformed_lines_are_rejected_with_file_line_and_reason_and_the_rest_of_
     assert "valid integer" in not_a_number[2]
     assert not_a_number[6] == "N904AA"
     assert too_old[:2] == ("post_extract", "year")
-    assert repeated[:3] == ("pre_load", "tailnum", "tailnum 'N10156' repeats line 2")
-    # The first N10156 wins; every good line loaded.
-    assert scalar(warehouse_url, "SELECT seats FROM core.dim_aircraft WHERE tailnum = 'N10156'") == 55
+    # Every good line loaded.
     assert scalar(warehouse_url, "SELECT count(*) FROM core.dim_aircraft WHERE tailnum LIKE 'N90_AA'") == 0
     status, extracted, loaded, rejected = run_counts(warehouse_url, "planes")
-    assert (status, extracted, loaded, rejected) == ("success", 3328, 3322, 6)
+    assert (status, extracted, loaded, rejected) == ("success", 3327, 3322, 5)
     assert extracted == loaded + rejected
+
+
+def test_conflicting_copies_of_a_key_are_all_rejected_with_their_lines_and_no_copy_wins(
+    warehouse_url: URL, project: ProjectConfig, landing: Landing
+) -> None:
+    load(warehouse_url, project, "planes", DAY)
+    # The next drop: a bogus N10156 with 999 seats on line 2, before the real one (now line 3).
+    landing.insert_lines("planes.csv", 2, [N10156.replace(b",55,", b",999,")])
+
+    result = load(warehouse_url, project, "planes", NEXT_DAY)
+
+    assert (result.records, result.rejected, result.duplicates) == (3323, 2, 0)
+    found = rows(
+        warehouse_url,
+        "SELECT stage, field, reason, (raw->>'_line')::int FROM audit.rejected_records "
+        "WHERE pipeline = 'reference.planes' ORDER BY (raw->>'_line')::int",
+    )
+    reason = "tailnum 'N10156' is on lines 2, 3 with different values (seats: 999 vs 55): no copy was loaded"
+    assert found == [("pre_load", "tailnum", reason, 2), ("pre_load", "tailnum", reason, 3)]
+    # The dimension keeps what it held: one version of N10156, 55 seats, still current.
+    assert rows(warehouse_url, "SELECT seats, is_current FROM core.dim_aircraft WHERE tailnum = 'N10156'") == [
+        (55, True)
+    ]
+    status, extracted, loaded, rejected = run_counts(warehouse_url, "planes", NEXT_DAY)
+    assert (status, extracted, loaded, rejected) == ("success", 3323, 3321, 2)
+
+
+def test_identical_copies_of_a_record_collapse_into_one_and_are_counted(
+    warehouse_url: URL, project: ProjectConfig, landing: Landing
+) -> None:
+    landing.insert_lines("planes.csv", 10, [N10156])
+
+    result = load(warehouse_url, project, "planes", DAY)
+
+    assert (result.records, result.rejected, result.duplicates, result.inserted) == (3323, 0, 1, 3322)
+    assert result.loaded == 3322
+    assert scalar(warehouse_url, "SELECT count(*) FROM core.dim_aircraft WHERE tailnum = 'N10156'") == 1
+    assert rows(
+        warehouse_url,
+        "SELECT extracted, loaded, rejected, duplicates FROM audit.load_runs WHERE pipeline = 'reference.planes'",
+    ) == [(3323, 3322, 0, 1)]
 
 
 def test_an_airport_with_a_two_letter_faa_code_is_rejected_and_the_counts_reconcile(

@@ -380,14 +380,28 @@ def test_a_drop_yields_rows_and_rejections_by_stage_each_naming_its_file_and_lin
         N102UW,
     )
 
-    kept, rejections = drop_rejections(drop, AircraftRef, "tailnum")
+    parsed = drop_rejections(drop, AircraftRef, "tailnum")
 
-    assert [row["tailnum"] for row in kept] == ["N10156", "N102UW"]
-    assert kept[0]["year_built"] == 2004
-    assert [(r.stage, r.field, r.raw["_file"], r.raw["_line"]) for r in rejections] == [
+    assert [row["tailnum"] for row in parsed.rows] == ["N102UW"]
+    assert [(r.stage, r.field, r.raw["_file"], r.raw["_line"]) for r in parsed.rejections] == [
+        ("pre_load", "tailnum", PLANES, 2),
         ("parse", None, PLANES, 3),
         ("post_extract", "seats", PLANES, 4),
         ("pre_load", "tailnum", PLANES, 5),
     ]
-    assert rejections[0].raw["_text"] == "N102UW,1998"
-    assert rejections[2].reason == "tailnum 'N10156' repeats line 2"
+    assert parsed.rejections[1].raw["_text"] == "N102UW,1998"
+    # Two different N10156: which one is true is not for the pipeline to guess.
+    assert parsed.rejections[0].reason == (
+        "tailnum 'N10156' is on lines 2, 5 with different values (seats: 55 vs 60): no copy was loaded"
+    )
+    assert parsed.rejections[3].reason == parsed.rejections[0].reason
+    assert parsed.duplicates == 0
+
+
+def test_identical_copies_of_a_record_collapse_and_are_counted_as_duplicates() -> None:
+    parsed = drop_rejections(planes(N10156, N102UW, N10156, N10156), AircraftRef, "tailnum")
+
+    assert [row["tailnum"] for row in parsed.rows] == ["N10156", "N102UW"]
+    assert parsed.rows[0]["year_built"] == 2004
+    assert parsed.rejections == []
+    assert parsed.duplicates == 2

@@ -77,10 +77,12 @@ class FileLoadResult:
     inserted: int = 0
     updated: int = 0
     versions_closed: int = 0
+    duplicates: int = 0  # exact copies of an earlier record, removed
 
     @property
     def loaded(self) -> int:
-        return self.records - self.rejected
+        """Records merged into the dimension: records = loaded + rejected + duplicates."""
+        return self.records - self.rejected - self.duplicates
 
 
 def reference_partition(name: str, partition: Partition) -> Partition:
@@ -133,12 +135,13 @@ def load_reference_file(ctx: StageContext[ReferenceConfig], name: str) -> FileLo
                     f"loaded - fix the file, or set reference.files.{name}.allow_new_columns: true to ignore them"
                 )
             counts.extra["ignored_new_columns"] = unknown
-        rows, rejections = drop_rejections(drop, model, spec.key)
-        rows = [{**row, **REFERENCE_PROVENANCE.get(name, {})} for row in rows]
+        parsed = drop_rejections(drop, model, spec.key)
+        rejections, duplicates = parsed.rejections, parsed.duplicates
+        rows = [{**row, **REFERENCE_PROVENANCE.get(name, {})} for row in parsed.rows]
         records = len(drop.records) + len(drop.rejections)
         counts.records_in = records
         counts.rejected = len(rejections)
-        counts.extra.update({"sha256": checksum, "blank_lines": drop.blank_lines})
+        counts.extra.update({"sha256": checksum, "blank_lines": drop.blank_lines, "duplicates": duplicates})
         with connect(warehouse) as wh:
             audit.replace_rejections(wh, ref_partition, REJECT_STAGES, rejections)
             audit.record_run(wh, ref_partition, status="running", error=None, extracted=records)
@@ -161,6 +164,7 @@ def load_reference_file(ctx: StageContext[ReferenceConfig], name: str) -> FileLo
                 extracted=records,
                 valid=len(rows),
                 rejected=len(rejections),
+                duplicates=duplicates,
                 loaded=len(rows),
                 load_s=round(time.perf_counter() - started, 3),
             )
@@ -183,6 +187,7 @@ def load_reference_file(ctx: StageContext[ReferenceConfig], name: str) -> FileLo
         inserted=merged.inserted,
         updated=merged.updated,
         versions_closed=merged.versions_closed,
+        duplicates=duplicates,
     )
 
 

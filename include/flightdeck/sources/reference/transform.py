@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,11 +16,27 @@ LINE_KEY = "_line"
 TEXT_KEY = "_text"
 
 
-def drop_rejections(drop: CsvDrop, model: type[BaseModel], key: str) -> tuple[list[dict[str, Any]], list[Rejection]]:
+@dataclass(frozen=True)
+class DropRows:
+    """What a parsed drop yields: the dimension rows, every refused record, and the exact copies removed."""
+
+    rows: list[dict[str, Any]]
+    rejections: list[Rejection]
+    duplicates: int  # later copies of a record identical to an earlier one: removed, not errors
+
+
+def _differences(copies: list[dict[str, Any]]) -> str:
+    """The columns on which copies of one key disagree, with their values in line order."""
+    columns = [name for name in copies[0] if len({repr(copy[name]) for copy in copies}) > 1]
+    return "; ".join(f"{name}: {' vs '.join(repr(copy[name]) for copy in copies)}" for name in columns)
+
+
+def drop_rejections(drop: CsvDrop, model: type[BaseModel], key: str) -> DropRows:
     """Valid dimension rows of a parsed drop, and every record refused with its file and line.
 
-    A key that repeats within the file is ambiguous (which row wins?): every later occurrence is
-    rejected naming the line it repeats.
+    A key on several lines: identical copies collapse into the first (counted as duplicates); copies
+    that disagree are ambiguous (which one is the truth?), so every copy is rejected naming all their
+    lines and the differing values, and the dimension keeps what it held for that key.
     """
     rejections = [
         Rejection("parse", None, line.reason, {FILE_KEY: drop.name, LINE_KEY: line.line, TEXT_KEY: line.text})
@@ -29,16 +46,23 @@ def drop_rejections(drop: CsvDrop, model: type[BaseModel], key: str) -> tuple[li
     valid, invalid = validate_records(rows, model, "post_extract")
     rejections.extend(invalid)
     refused = {id(rejection.raw) for rejection in invalid}
-    kept: list[dict[str, Any]] = []
-    first_line: dict[Any, int] = {}
+    by_key: dict[Any, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for model_row, raw in zip(valid, (row for row in rows if id(row) not in refused), strict=True):
         values = model_row.model_dump()
-        line = int(str(raw[LINE_KEY]))
-        seen = first_line.get(values[key])
-        if seen is not None:
-            rejections.append(Rejection("pre_load", key, f"{key} {values[key]!r} repeats line {seen}", raw))
+        by_key.setdefault(values[key], []).append((values, raw))
+    kept: list[dict[str, Any]] = []
+    duplicates = 0
+    for member, copies in by_key.items():
+        distinct = {repr(sorted(values.items())) for values, _ in copies}
+        if len(distinct) == 1:
+            kept.append(copies[0][0])
+            duplicates += len(copies) - 1
             continue
-        first_line[values[key]] = line
-        kept.append(values)
+        lines = ", ".join(str(raw[LINE_KEY]) for _, raw in copies)
+        reason = (
+            f"{key} {member!r} is on lines {lines} with different values "
+            f"({_differences([values for values, _ in copies])}): no copy was loaded"
+        )
+        rejections.extend(Rejection("pre_load", key, reason, raw) for _, raw in copies)
     rejections.sort(key=lambda rejection: int(str(rejection.raw[LINE_KEY])))
-    return kept, rejections
+    return DropRows(kept, rejections, duplicates)
