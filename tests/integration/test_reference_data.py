@@ -744,3 +744,55 @@ def test_a_column_the_pipeline_does_not_read_fails_the_file_naming_it_unless_all
     result = load(warehouse_url, lenient, "airlines")
 
     assert (result.status, result.inserted, result.rejected) == ("loaded", REAL_MEMBERS["airlines"], 0)
+
+
+# --- suspicious drops: a reference set that would shrink to nothing or by much ------------------------
+
+
+def test_a_header_only_file_is_refused_and_the_dimension_keeps_its_members(
+    warehouse_url: URL, project: ProjectConfig, landing: Landing
+) -> None:
+    load(warehouse_url, project, "planes", DAY)
+    before = dimension_state(warehouse_url, "planes")
+    landing.write_lines("planes.csv", landing.lines("planes.csv")[:1])
+
+    with pytest.raises(ReconciliationError) as raised:
+        load(warehouse_url, project, "planes", NEXT_DAY)
+
+    assert str(raised.value) == (
+        "planes.csv holds no record but core.dim_aircraft has 3,322 current members from this source (more "
+        "than max_shrink_share 20% fewer): a suspicious drop, nothing was loaded; if that really is the "
+        "reference set now, set reference.files.planes.allow_shrink: true"
+    )
+    assert dimension_state(warehouse_url, "planes") == before
+    # Not recorded as loaded: the next run reads the file again.
+    assert scalar(warehouse_url, "SELECT count(*) FROM audit.file_loads WHERE partition_date = %s", (NEXT_DAY,)) == 0
+
+
+def test_a_drop_that_lacks_more_than_the_shrink_share_of_the_members_is_refused_unless_allowed(
+    warehouse_url: URL, project: ProjectConfig, landing: Landing
+) -> None:
+    load(warehouse_url, project, "airlines", DAY)
+    lines = landing.lines("airlines.csv")
+    landing.write_lines("airlines.csv", lines[:10])  # the header and 9 of the 16 carriers
+
+    with pytest.raises(ReconciliationError, match=r"airlines\.csv holds 9 records but core\.dim_carrier has 16"):
+        load(warehouse_url, project, "airlines", NEXT_DAY)
+
+    spec = project.reference.files["airlines"].model_copy(update={"allow_shrink": True})
+    allowed = project.model_copy(
+        update={
+            "reference": project.reference.model_copy(update={"files": {**project.reference.files, "airlines": spec}})
+        }
+    )
+    result = load(warehouse_url, allowed, "airlines", NEXT_DAY)
+    assert (result.status, result.records, result.loaded) == ("loaded", 9, 9)
+    # Merges never delete members: the 7 carriers the drop lacks are still there.
+    assert scalar(warehouse_url, "SELECT count(*) FROM core.dim_carrier WHERE carrier_key >= 0") == 16
+
+
+def test_an_empty_first_drop_is_refused_too(warehouse_url: URL, project: ProjectConfig, landing: Landing) -> None:
+    landing.write_lines("airlines.csv", landing.lines("airlines.csv")[:1])
+
+    with pytest.raises(ReconciliationError, match=r"airlines\.csv holds no record but core\.dim_carrier has 0"):
+        load(warehouse_url, project, "airlines", DAY)

@@ -25,6 +25,9 @@ class ReferenceFile(StrictModel):
     history: Literal["type1", "type2"] = "type1"
     # Schema drift: a header column the model does not read fails the file unless allowed.
     allow_new_columns: bool = False
+    # A drop that would shrink the set to nothing, or by more than reference.max_shrink_share, is
+    # refused as suspicious (a truncated export, a header-only file) unless this is true.
+    allow_shrink: bool = False
 
 
 class ReferenceConfig(PipelineSettings):
@@ -38,6 +41,8 @@ class ReferenceConfig(PipelineSettings):
     conn_id: ConnId
     landing_dir: Annotated[str, Field(min_length=1)]
     files: dict[Identifier, ReferenceFile] = Field(min_length=1)
+    # The largest share of a dimension's current members a drop may lack before it is refused.
+    max_shrink_share: float = Field(default=0.2, ge=0.0, le=1.0)
 
     def landing_path(self) -> Path:
         """The landing folder when conn_id is not defined: FLIGHTDECK_LANDING_DIR if set, else landing_dir."""

@@ -15,15 +15,16 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from flightdeck.core import audit
-from flightdeck.core.compose import Connection, qualified
+from flightdeck.core.compose import Connection, count, qualified
 from flightdeck.core.db import connect
 from flightdeck.core.dimensions import MergeResult, lock_dimension, merge_type2, upsert_type1
+from flightdeck.core.errors import ReconciliationError
 from flightdeck.core.files import MalformedFileError, file_checksum, parse_csv, read_file
 from flightdeck.core.logs import stage_log
 from flightdeck.core.partition import Partition
 from flightdeck.core.replace import require_reject_share
 from flightdeck.core.stage import StageContext
-from flightdeck.sources.reference.config import ReferenceConfig
+from flightdeck.sources.reference.config import ReferenceConfig, ReferenceFile
 from flightdeck.sources.reference.extract import csv_columns, landing_folder, last_loaded_checksum
 from flightdeck.sources.reference.schemas import AircraftRef, AirportRef, CarrierRef
 from flightdeck.sources.reference.transform import drop_rejections
@@ -83,6 +84,39 @@ class FileLoadResult:
     def loaded(self) -> int:
         """Records merged into the dimension: records = loaded + rejected + duplicates."""
         return self.records - self.rejected - self.duplicates
+
+
+def current_members(conn: Connection, name: str, spec: ReferenceFile) -> int:
+    """Members of the file's dimension that this source provides now (current versions; not 'unknown')."""
+    conditions: list[sql.Composable] = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(spec.key))]
+    params: list[object] = []
+    if spec.history == "type2":
+        conditions.append(sql.SQL("is_current"))
+    for column, value in REFERENCE_PROVENANCE.get(name, {}).items():
+        if isinstance(value, str):  # members another source provides do not count
+            conditions.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    unknown = sql.SQL("{} <> 'UNKNOWN'").format(sql.Identifier(spec.key))
+    where = sql.SQL(" AND ").join([*conditions, unknown])
+    return count(conn, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(qualified(spec.target), where), params)
+
+
+def require_no_shrink(conn: Connection, name: str, spec: ReferenceFile, rows: int, max_shrink_share: float) -> None:
+    """Refuse a drop that holds no record, or fewer than the dimension's members by more than the share.
+
+    Merges never delete members, so such a drop would not shrink the dimension; but a reference set
+    that loses most of its members at once is far likelier a truncated export or a header-only file
+    than the truth, and loading it would hide that (and type-2 history would close nothing).
+    """
+    members = current_members(conn, name, spec)
+    if rows > 0 and rows >= members * (1 - max_shrink_share):
+        return
+    what = "no record" if rows == 0 else f"{rows:,} records"
+    raise ReconciliationError(
+        f"{spec.file} holds {what} but {spec.target} has {members:,} current members from this source "
+        f"(more than max_shrink_share {max_shrink_share:.0%} fewer): a suspicious drop, nothing was loaded; "
+        f"if that really is the reference set now, set reference.files.{name}.allow_shrink: true"
+    )
 
 
 def reference_partition(name: str, partition: Partition) -> Partition:
@@ -146,6 +180,9 @@ def load_reference_file(ctx: StageContext[ReferenceConfig], name: str) -> FileLo
             audit.replace_rejections(wh, ref_partition, REJECT_STAGES, rejections)
             audit.record_run(wh, ref_partition, status="running", error=None, extracted=records)
         require_reject_share(len(rejections), records, reference.max_reject_share, spec.file, "the file was not loaded")
+        if not spec.allow_shrink:
+            with connect(warehouse) as wh:
+                require_no_shrink(wh, name, spec, len(rows), reference.max_shrink_share)
         staging = sql.Identifier(staging_schema, f"reference_{name}_{partition.label}")
         columns = REFERENCE_COLUMNS[name]
         with connect(warehouse) as wh:
