@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field
 
@@ -55,3 +56,17 @@ MAX_GROUND_SPEED_MPH = 700.0
 def hhmm_to_minutes(value: int) -> int:
     hours, minutes = divmod(value, 100)
     return hours * 60 + minutes
+
+
+def iana_zone(value: str | None) -> str | None:
+    """An IANA time zone name (or None), as zoneinfo knows it: the zone of a dimension member."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone") from exc
+    return value
+
+
+IanaZone = Annotated[str | None, AfterValidator(iana_zone)]

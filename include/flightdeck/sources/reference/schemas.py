@@ -6,21 +6,10 @@ Field names are the dimension's columns; aliases are the source's column names.
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from flightdeck.warehouse.types import CarrierCode, TailNumber
-
-
-def _iana_zone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{value!r} is not an IANA time zone") from exc
-    return value
+from flightdeck.warehouse.types import CarrierCode, IanaZone, TailNumber
 
 
 class _Reference(BaseModel):
@@ -37,7 +26,7 @@ class AirportRef(_Reference):
     alt_ft: Annotated[int | None, Field(ge=-1500, le=30_000, validation_alias="alt")]
     utc_offset_h: Annotated[int | None, Field(ge=-12, le=14, validation_alias="tz")]
     dst: Literal["A", "U", "N"] | None
-    tzone: Annotated[str | None, AfterValidator(_iana_zone)]
+    tzone: IanaZone
 
 
 class CarrierRef(_Reference):
