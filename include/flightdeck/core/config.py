@@ -43,12 +43,24 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class WaitConfig(StrictModel):
+    """How long a run waits for its partition's source data before it fails, and how often it looks.
+
+    The wait frees the worker between looks (a sensor in reschedule mode).
+    """
+
+    timeout_s: float = Field(default=6 * 3600.0, gt=0.0, le=7 * 24 * 3600.0)
+    poke_interval_s: float = Field(default=600.0, ge=1.0, le=24 * 3600.0)
+
+
 class PipelineSettings(StrictModel):
     """What every pipeline's settings have: the zone of its local days and how many rejects it tolerates."""
 
     timezone: TimeZoneName
     # A partition (or file) whose rejected share is above this fails instead of loading mostly garbage.
     max_reject_share: float = Field(ge=0.0, le=1.0)
+    # Pipelines whose source delivers days late wait for them (see the pipeline's `ready` check).
+    wait: WaitConfig = Field(default_factory=WaitConfig)
 
 
 class TargetConfig(StrictModel):

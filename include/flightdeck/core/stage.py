@@ -80,6 +80,9 @@ class Pipeline(Generic[S]):
     timezone: Callable[[S], str]
     # The Airflow connection of its source database, if it reads one.
     source_conn_id: Callable[[S], str | None] = field(default=_no_source)
+    # Whether the partition's source data is there yet: None when it is, else what the run waits for
+    # (one sentence). Pipelines whose source is always there have none.
+    ready: Callable[[StageContext[S]], str | None] | None = None
 
     def stage(self, name: str) -> Stage[S]:
         try:

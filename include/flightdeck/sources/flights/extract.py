@@ -107,3 +107,19 @@ def extract(ctx: StageContext[FlightsConfig]) -> int:
     with connect(ctx.warehouse) as wh:
         audit.record_extracted(wh, partition, copied, counts.duration_s)
     return copied
+
+
+def waiting_for(ctx: StageContext[FlightsConfig]) -> str | None:
+    """None once the source holds rows for the partition's days, else what the run waits for.
+
+    A pipeline that allows empty partitions never waits: an empty day is a day without flights.
+    """
+    cfg, partition = ctx.settings, ctx.partition
+    if cfg.allow_empty_partitions:
+        return None
+    query, params = source_query(cfg, partition)
+    with connect(ctx.source) as src:
+        rows = count_rows(src, query, params)
+    if rows:
+        return None
+    return f"{cfg.source.table} to deliver the rows of {partition.start} (it holds none yet)"

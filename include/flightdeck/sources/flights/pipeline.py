@@ -12,7 +12,7 @@ from pathlib import Path
 from flightdeck.core.reconcile import check
 from flightdeck.core.stage import Pipeline
 from flightdeck.sources.flights.config import FlightsConfig
-from flightdeck.sources.flights.extract import extract
+from flightdeck.sources.flights.extract import extract, waiting_for
 from flightdeck.sources.flights.load import load
 from flightdeck.sources.flights.transform import transform
 
@@ -26,4 +26,5 @@ PIPELINE = Pipeline[FlightsConfig](
     stages={"extract": extract, "transform": transform, "load": load, "check": check},
     timezone=lambda settings: settings.timezone,
     source_conn_id=lambda settings: settings.source.conn_id,
+    ready=waiting_for,
 )

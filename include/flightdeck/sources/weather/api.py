@@ -87,9 +87,16 @@ class TransientFault(TransientPipelineError):
 class NotYetArchived(TransientPipelineError):
     """The day is after the archive's last day: not an error of the request, the data is not there yet.
 
-    Transient for the task (Airflow's retries, minutes apart, ask again), but not retried within the
-    request: seconds later the archive has not grown.
+    Transient for the task (the DAG's wait_for_archive sensor asks again, minutes apart), but not
+    retried within the request: seconds later the archive has not grown.
     """
+
+    def __init__(self, message: str, archive_end: dt.date | None = None) -> None:
+        super().__init__(message)
+        self.archive_end = archive_end
+
+    def archive_end_text(self) -> str:
+        return f"it ends on {self.archive_end}" if self.archive_end else "it does not reach that day yet"
 
 
 _ALLOWED_RANGE = re.compile(r"out of allowed range from (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})")
@@ -280,7 +287,8 @@ class ArchiveClient:
             if status == 400 and archive_end is not None:
                 raise NotYetArchived(
                     f"{where}: HTTP 400: {_reason(body)}: the archive ends on {archive_end}, so {request.start} "
-                    "is not archived yet; the task's retries will ask again (the public archive lags a few days)"
+                    "is not archived yet; the task's retries will ask again (the public archive lags a few days)",
+                    archive_end,
                 )
             raise PermanentPipelineError(f"{where}: HTTP {status}: {_reason(body)}")
         try:

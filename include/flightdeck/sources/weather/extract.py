@@ -14,7 +14,7 @@ from flightdeck.core.db import connect
 from flightdeck.core.logs import stage_log
 from flightdeck.core.stage import StageContext
 from flightdeck.core.staging import copy_records, create_staging_table
-from flightdeck.sources.weather.api import ArchiveClient, request_for
+from flightdeck.sources.weather.api import ArchiveClient, NotYetArchived, request_for
 from flightdeck.sources.weather.config import WeatherConfig
 from flightdeck.sources.weather.hours import HourRecord, hour_records, partition_window
 
@@ -71,3 +71,20 @@ def extract(ctx: StageContext[WeatherConfig], client: ArchiveClient | None = Non
     with connect(ctx.warehouse) as wh:
         audit.record_extracted(wh, partition, copied, counts.duration_s)
     return copied
+
+
+def waiting_for(ctx: StageContext[WeatherConfig], client: ArchiveClient | None = None) -> str | None:
+    """None once the archive serves the partition's days, else what the run waits for.
+
+    Asks for the first airport's hours of the partition, as the extract will: an archive that ends
+    before the day (NotYetArchived) is a wait; any other answer means the day is there, and a
+    permanent fault of the request fails here as it would in the extract.
+    """
+    cfg, partition = ctx.settings, ctx.partition
+    api = client or ArchiveClient.from_config(cfg)
+    origin = next(iter(cfg.airports))
+    try:
+        api.fetch(request_for(cfg, origin, partition.start, partition.end))
+    except NotYetArchived as exc:
+        return f"the weather archive to cover {partition.start} ({exc.archive_end_text()})"
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flightdeck.core.reconcile import check
 from flightdeck.core.stage import Pipeline
 from flightdeck.sources.weather.config import WeatherConfig
-from flightdeck.sources.weather.extract import extract
+from flightdeck.sources.weather.extract import extract, waiting_for
 from flightdeck.sources.weather.load import load
 from flightdeck.sources.weather.transform import transform
 
@@ -21,4 +21,5 @@ PIPELINE = Pipeline[WeatherConfig](
     name=NAME,
     stages={"extract": extract, "transform": transform, "load": load, "check": check},
     timezone=lambda settings: settings.timezone,
+    ready=waiting_for,
 )
