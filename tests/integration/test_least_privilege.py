@@ -18,9 +18,10 @@ from flightdeck.core.db import connect, dispose_engines
 from flightdeck.core.partition import day_partition
 from flightdeck.core.stage import Endpoints
 from flightdeck.marts.daily_route_performance import rebuild_daily_route_performance
+from flightdeck.sources.weather import pipeline as weather
 from flightdeck.warehouse.roles import grant_loader, grant_source_reader
 from tests.conftest import PgServer
-from tests.support import load_reference, run_flights_day, scalar
+from tests.support import load_reference, run_flights_day, scalar, stage_context
 
 DAY = day_partition("flights", dt.date(2013, 1, 1))
 
@@ -69,12 +70,31 @@ def test_the_pipeline_runs_as_least_privilege_roles(
     assert scalar(warehouse_url, "SELECT tableowner FROM pg_tables WHERE tablename = 'flights_raw_p20130101'") == loader
 
 
+def test_the_weather_pipeline_runs_as_the_loader(
+    roles: tuple[str, str], warehouse_url: URL, project: ProjectConfig, weather_api: int
+) -> None:
+    loader, _ = roles
+    ensure_warehouse(warehouse_url, project.staging_schema)
+    with connect(warehouse_url) as conn:
+        grant_loader(conn, loader, project.staging_schema)
+    limited = as_role(warehouse_url, loader)
+    # The fall-back day: 25 hours, 3 of them answered empty (recorded in audit.weather_empty_hours).
+    partition = day_partition("weather", dt.date(2013, 11, 3))
+
+    for stage in weather.PIPELINE.stages.values():
+        stage(stage_context(project, partition, limited))
+
+    assert scalar(warehouse_url, "SELECT status FROM audit.load_runs WHERE pipeline = 'weather'") == "success"
+    assert scalar(warehouse_url, "SELECT count(*) FROM audit.weather_empty_hours") == 3
+
+
 @pytest.mark.parametrize(
     ("database", "statement"),
     [
         ("warehouse", "DROP TABLE core.fact_flights"),
         ("warehouse", "CREATE TABLE core.sneaky (x int)"),
         ("warehouse", "TRUNCATE audit.rejected_records"),
+        ("warehouse", "TRUNCATE audit.weather_empty_hours"),
         ("source", "DELETE FROM ops.flights"),
         ("source", "CREATE TABLE ops.sneaky (x int)"),
     ],

@@ -93,7 +93,9 @@ def test_a_bad_hourly_value_is_rejected_alone_with_its_reason(
     assert "less than or equal to 250" in str(reason)
     assert isinstance(raw, dict)
     assert raw["origin"] == "EWR"
-    assert raw["time"] == "2013-02-12T03:00"
+    # 03:00 EST: the API's time is UTC (asked in GMT); obs_hour names the instant the check accounts for.
+    assert raw["time"] == "2013-02-12T08:00"
+    assert raw["obs_hour"] == "2013-02-12T08:00:00+00:00"
     assert raw["wind_speed_10m"] == 1048.4
     assert scalar(warehouse_url, "SELECT row(extracted, loaded, rejected, status)::text FROM audit.load_runs") == (
         f"({expected},{expected - 1},1,success)"
@@ -125,14 +127,16 @@ def test_days_are_separate_partitions(warehouse_url: URL, project: ProjectConfig
 def test_the_daylight_saving_days_load_23_and_25_local_hours(
     warehouse_url: URL, project: ProjectConfig, weather_api: int
 ) -> None:
-    spring = day_partition("weather", dt.date(2013, 3, 10))
-    run_all(warehouse_url, project, spring)
-
-    hours = scalar(
-        warehouse_url,
-        "SELECT count(DISTINCT obs_hour) FROM core.weather_hourly WHERE obs_date = '2013-03-10'",
-    )
-    assert hours == 23
+    # Every hour of the two days is observed at one airport at least, but 00:00 EDT on 2013-11-03.
+    for day, hours in ((dt.date(2013, 3, 10), 23), (dt.date(2013, 11, 3), 25 - 1)):
+        run_all(warehouse_url, project, day_partition("weather", day))
+        assert (
+            scalar(
+                warehouse_url, "SELECT count(DISTINCT obs_hour) FROM core.weather_hourly WHERE obs_date = %s", (day,)
+            )
+            == hours
+        )
+    # More in test_weather_dst.py.
 
 
 def test_a_partition_above_the_reject_threshold_is_not_loaded(
@@ -164,7 +168,7 @@ def test_a_day_after_the_replayed_data_is_not_archived_yet_and_left_to_the_task_
     warehouse_url: URL, project: ProjectConfig, weather_api: int
 ) -> None:
     with pytest.raises(
-        NotYetArchived, match=r"GET http://127\.0\.0\.1:\d+/v1/archive\?.*the archive ends on 2013-12-31"
+        NotYetArchived, match=r"GET http://127\.0\.0\.1:\d+/v1/archive\?.*the archive ends on 2014-01-01"
     ):
         stages.extract(
             stage_context(project, day_partition("weather", dt.date(2014, 1, 1)), Endpoints(warehouse=warehouse_url))

@@ -22,7 +22,7 @@ from flightdeck.sources.weather.api import (
 )
 from flightdeck.sources.weather.config import WeatherRetryConfig
 from flightdeck.sources.weather.extract import select_hours
-from flightdeck.sources.weather.hours import hour_records, partition_window
+from flightdeck.sources.weather.hours import expected_hours, hour_records, partition_window, utc_days
 from flightdeck.sources.weather.transform import validate_and_transform
 
 BASE = "http://weather.test"
@@ -84,11 +84,14 @@ def client(monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps) -> ArchiveClient:
     return ArchiveClient("weather_api", "/v1/archive", POLICY, sleep=sleeps)
 
 
-REQUEST = ArchiveRequest("EWR", 40.6925, -74.168667, DAY, DAY, VARIABLES, "America/New_York")
+# What request_for asks for the New York day 2013-01-01: the two UTC days its hours fall on, in GMT.
+REQUEST = ArchiveRequest("EWR", 40.6925, -74.168667, DAY, DAY + dt.timedelta(days=1), VARIABLES, "GMT")
 
 
 @responses.activate
-def test_the_request_asks_for_one_local_day_in_the_documented_units(client: ArchiveClient) -> None:
+def test_the_request_asks_in_gmt_for_the_utc_days_of_the_local_day_in_the_documented_units(
+    client: ArchiveClient,
+) -> None:
     responses.get(URL, json=payload())
 
     client.fetch(REQUEST)
@@ -96,8 +99,8 @@ def test_the_request_asks_for_one_local_day_in_the_documented_units(client: Arch
     sent = responses.calls[0].request
     assert sent.method == "GET"
     params = dict(item.split("=", 1) for item in str(sent.url).split("?", 1)[1].split("&"))
-    assert params["start_date"] == params["end_date"] == "2013-01-01"
-    assert params["timezone"] == "America%2FNew_York"
+    assert (params["start_date"], params["end_date"]) == ("2013-01-01", "2013-01-02")
+    assert params["timezone"] == "GMT"
     assert params["hourly"] == "temperature_2m%2Crelative_humidity_2m%2Cwind_direction_10m%2Cvisibility"
     assert (params["temperature_unit"], params["wind_speed_unit"], params["precipitation_unit"]) == (
         "fahrenheit",
@@ -109,8 +112,55 @@ def test_the_request_asks_for_one_local_day_in_the_documented_units(client: Arch
 
 def test_the_configured_request_covers_the_run_day() -> None:
     request = request_for(project_config().weather_config(), "JFK", DAY, DAY + dt.timedelta(days=1))
-    assert (request.start, request.end, request.timezone) == (DAY, DAY, "America/New_York")
+    # 2013-01-01 00:00 EST is 05:00 UTC; 2013-01-02 00:00 EST is 05:00 UTC the next day.
+    assert (request.start, request.end, request.timezone) == (DAY, DAY + dt.timedelta(days=1), "GMT")
     assert request.latitude == pytest.approx(40.639751)
+
+
+@pytest.mark.parametrize(
+    ("day", "hours", "first", "last"),
+    [
+        pytest.param(dt.date(2013, 3, 10), 23, "2013-03-10T05:00", "2013-03-11T03:00", id="spring-forward"),
+        pytest.param(dt.date(2013, 7, 4), 24, "2013-07-04T04:00", "2013-07-05T03:00", id="summer"),
+        pytest.param(dt.date(2013, 11, 3), 25, "2013-11-03T04:00", "2013-11-04T04:00", id="fall-back"),
+        pytest.param(dt.date(2013, 12, 31), 24, "2013-12-31T05:00", "2014-01-01T04:00", id="new-year-s-eve"),
+    ],
+)
+def test_every_local_hour_of_a_day_is_in_the_utc_days_requested(
+    day: dt.date, hours: int, first: str, last: str
+) -> None:
+    cfg = project_config().weather_config()
+    expected = expected_hours(day, day + dt.timedelta(days=1), cfg.timezone)
+    request = request_for(cfg, "EWR", day, day + dt.timedelta(days=1))
+
+    assert len(expected) == hours
+    assert (f"{expected[0]:%Y-%m-%dT%H:%M}", f"{expected[-1]:%Y-%m-%dT%H:%M}") == (first, last)
+    # One request per airport: the first and last hours' UTC days, which a New York day always spans two of.
+    assert (request.start, request.end) == (expected[0].date(), expected[-1].date())
+    assert (request.end - request.start).days == 1
+    assert utc_days(*partition_window(day, day + dt.timedelta(days=1), cfg.timezone)) == (request.start, request.end)
+
+
+def gmt_payload(start: dt.date, days: int) -> dict[str, Any]:
+    """A /v1/archive body asked in GMT: 24 UTC hours a day from 00:00, a value in every slot."""
+    body = payload(hours=24 * days)
+    midnight = dt.datetime.combine(start, dt.time(0))
+    body["hourly"]["time"] = [f"{midnight + dt.timedelta(hours=k):%Y-%m-%dT%H:%M}" for k in range(24 * days)]
+    body.update({"utc_offset_seconds": 0, "timezone": "GMT", "timezone_abbreviation": "GMT"})
+    return body
+
+
+@pytest.mark.parametrize(("day", "hours"), [(dt.date(2013, 3, 10), 23), (dt.date(2013, 11, 3), 25)])
+def test_a_gmt_answer_gives_every_hour_of_a_dst_day_and_nothing_else(day: dt.date, hours: int) -> None:
+    from flightdeck.sources.weather.schemas import ArchiveResponse
+
+    response = ArchiveResponse.model_validate(gmt_payload(day, 2), context={"variables": VARIABLES})
+    window = partition_window(day, day + dt.timedelta(days=1), "America/New_York")
+
+    kept, outside, empty = select_hours(hour_records(response, "EWR", VARIABLES), *window)
+
+    assert [record.obs_hour for record in kept] == expected_hours(day, day + dt.timedelta(days=1), "America/New_York")
+    assert (len(kept), outside, empty) == (hours, 48 - hours, [])
 
 
 @responses.activate
@@ -214,7 +264,7 @@ def test_a_day_after_the_archive_s_last_day_is_not_archived_yet_and_retried_late
     responses.get(URL, status=400, json={"error": True, "reason": reason})
 
     with pytest.raises(
-        NotYetArchived, match=r"archive ends on 2012-12-29, so 2013-01-01 is not archived yet"
+        NotYetArchived, match=r"archive ends on 2012-12-29, so the request's last day 2013-01-02 \(GMT\) is not"
     ) as raised:
         client.fetch(REQUEST)
 
@@ -222,6 +272,16 @@ def test_a_day_after_the_archive_s_last_day_is_not_archived_yet_and_retried_late
     assert len(responses.calls) == 1
     assert sleeps.waits == []
     assert is_transient(raised.value)
+
+
+@responses.activate
+def test_a_local_day_whose_last_utc_hours_are_not_archived_yet_is_not_archived_yet(client: ArchiveClient) -> None:
+    # The archive holds 2013-01-01 (UTC) but not 2013-01-02, where New York's 2013-01-01 ends: early, not wrong.
+    reason = "Parameter 'end_date' is out of allowed range from 1940-01-01 to 2013-01-01"
+    responses.get(URL, status=400, json={"error": True, "reason": reason})
+
+    with pytest.raises(NotYetArchived, match=r"archive ends on 2013-01-01, so the request's last day 2013-01-02"):
+        client.fetch(REQUEST)
 
 
 @responses.activate

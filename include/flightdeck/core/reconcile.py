@@ -1,12 +1,14 @@
 """Reconciliation, the last stage of every partition pipeline: extracted = loaded + rejected + duplicates.
 
 It also checks the partition's keys (unique, not null) unless the table's primary key guarantees
-them, and marks the run's audit row a success or a failure with the reasons.
+them, runs the pipeline's own reconciliation if it has one (for example weather: every hour of the
+day accounted for), and marks the run's audit row a success or a failure with the reasons.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 from psycopg import sql
@@ -55,8 +57,25 @@ def count_key_problems(
     return duplicates, nulls
 
 
-def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partition) -> Mapping[str, int]:
-    """check for any pipeline's target table: extracted = loaded + rejected, keys unique and not null."""
+@dataclass(frozen=True)
+class Findings:
+    """What a pipeline's own reconciliation found: counts (logged and returned) and the problems that fail the run."""
+
+    counts: Mapping[str, int]
+    problems: Sequence[str] = field(default=())
+
+
+# A pipeline's own reconciliation, run by check_partition on its connection after the generic counts.
+MoreChecks = Callable[[Connection], Findings]
+
+
+def check_partition(
+    warehouse: URL, target_cfg: TargetConfig, partition: Partition, more: MoreChecks | None = None
+) -> Mapping[str, int]:
+    """check for any pipeline's target table: extracted = loaded + rejected, keys unique and not null.
+
+    `more` adds the pipeline's own counts and problems; any problem fails the run like the generic ones.
+    """
     target = qualified(target_cfg.table)
     pcol = sql.Identifier(target_cfg.partition_column)
     in_partition = sql.SQL("{} >= %s AND {} < %s").format(pcol, pcol)
@@ -81,6 +100,8 @@ def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partiti
             "duplicate_keys": duplicates,
             "null_keys": nulls,
         }
+        found = more(wh) if more is not None else Findings({})
+        result.update(found.counts)
         counts.records_in = extracted
         counts.records_out = loaded
         counts.rejected = rejected
@@ -96,6 +117,7 @@ def check_partition(warehouse: URL, target_cfg: TargetConfig, partition: Partiti
             problems.append(f"{duplicates} duplicate keys")
         if nulls:
             problems.append(f"{nulls} rows with null key columns")
+        problems.extend(found.problems)
     with connect(warehouse) as wh:
         if problems:
             audit.record_run(wh, partition, status="failed", error="; ".join(problems), check_s=counts.duration_s)

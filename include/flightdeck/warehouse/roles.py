@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from flightdeck.core.compose import Connection, qualified, schema_exists
+from flightdeck.core.compose import Connection, exists, qualified, schema_exists
+from flightdeck.warehouse.schema import WEATHER_EMPTY_HOURS
 
 CORE_FACTS = ("fact_flights",)
 DIMENSIONS = ("dim_airport", "dim_carrier", "dim_aircraft")
@@ -46,6 +47,11 @@ def grant_loader(conn: Connection, role: str, staging_schema: str, replaced_tabl
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA core GRANT SELECT, INSERT, DELETE ON TABLES TO {}").format(who),
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA core, audit GRANT USAGE ON SEQUENCES TO {}").format(who),
     ]
+    if exists(conn, ".".join(WEATHER_EMPTY_HOURS)):
+        # The weather extract replaces a day's empty hours: delete and insert.
+        statements.append(
+            sql.SQL("GRANT SELECT, INSERT, DELETE ON {} TO {}").format(sql.Identifier(*WEATHER_EMPTY_HOURS), who)
+        )
     if schema_exists(conn, "marts"):
         # Marts are rebuilt per day: delete and insert.
         statements += [

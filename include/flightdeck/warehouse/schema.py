@@ -11,3 +11,5 @@ from pathlib import Path
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 # warehouse.sql first: it creates the ledger (audit.schema_migrations) the others are recorded in.
 DDL: tuple[Path, ...] = (SQL_DIR / "warehouse.sql", SQL_DIR / "weather.sql")
+# weather.sql's audit table: the hours the weather API answered without any value (see the weather check).
+WEATHER_EMPTY_HOURS = ("audit", "weather_empty_hours")

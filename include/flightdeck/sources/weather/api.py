@@ -30,7 +30,7 @@ from flightdeck.core.logs import get_logger
 from flightdeck.core.retry import RetryPolicy, retrying
 from flightdeck.core.validation import explain
 from flightdeck.sources.weather.config import WeatherConfig, WeatherRetryConfig
-from flightdeck.sources.weather.hours import unknown_units
+from flightdeck.sources.weather.hours import partition_window, unknown_units, utc_days
 from flightdeck.sources.weather.schemas import ArchiveResponse
 
 # The units the request asks for: the documented units of core.weather_hourly.
@@ -39,9 +39,19 @@ SECRET_PARAMS = frozenset({"apikey", "api_key", "key", "token", "access_token"})
 TRANSIENT_STATUS = frozenset({408, 429})
 
 
+# The request's time zone: the archive's hours as UTC days. Asked in a named zone, Open-Meteo answers
+# every hour at the one UTC offset valid *when asked* (no DST switch inside a response), in slots of
+# 24 from local midnight: the 25th hour of a fall-back day, or a whole hour of any day asked at the
+# other season's offset, is then never in the answer. In GMT every hour is there, at its instant.
+REQUEST_TIMEZONE = "GMT"
+
+
 @dataclass(frozen=True)
 class ArchiveRequest:
-    """One airport's hourly weather for local days start..end (inclusive, as the API counts)."""
+    """One airport's hourly weather for the API's days start..end (inclusive, as the API counts them).
+
+    The days are those of `timezone` (GMT for the pipeline's requests: see request_for).
+    """
 
     origin: str
     latitude: float
@@ -64,15 +74,21 @@ class ArchiveRequest:
 
 
 def request_for(cfg: WeatherConfig, origin: str, start: dt.date, end_exclusive: dt.date) -> ArchiveRequest:
+    """The request that covers every hour of local days [start, end_exclusive) in the pipeline's zone.
+
+    Asked in GMT for the UTC days those hours fall on (a New York day spans two); the extract keeps
+    the hours inside the local days. 23, 24 or 25 hours a day, whatever the API's offset handling.
+    """
     airport = cfg.airports[origin]
+    first_day, last_day = utc_days(*partition_window(start, end_exclusive, cfg.timezone))
     return ArchiveRequest(
         origin=origin,
         latitude=airport.latitude,
         longitude=airport.longitude,
-        start=start,
-        end=end_exclusive - dt.timedelta(days=1),
+        start=first_day,
+        end=last_day,
         hourly=tuple(cfg.hourly),
-        timezone=cfg.timezone,
+        timezone=REQUEST_TIMEZONE,
     )
 
 
@@ -103,7 +119,10 @@ _ALLOWED_RANGE = re.compile(r"out of allowed range from (\d{4}-\d{2}-\d{2}) to (
 
 
 def archive_ends_before(reason: str, day: dt.date) -> dt.date | None:
-    """The archive's last day when a 400's reason says the range ends before `day` (Open-Meteo's wording)."""
+    """The archive's last day when a 400's reason says the range ends before `day` (Open-Meteo's wording).
+
+    `day` is the request's last day: a request whose last day is not archived yet is early, not wrong.
+    """
     found = _ALLOWED_RANGE.search(reason)
     if found is None:
         return None
@@ -283,11 +302,12 @@ class ArchiveClient:
             wait = retry_after_seconds(response.headers.get("Retry-After")) if status in (429, 503) else None
             raise TransientFault(f"{where}: HTTP {status}: {_reason(body)}", retry_after=wait)
         if status >= 300:
-            archive_end = archive_ends_before(_reason(body), request.start)
+            archive_end = archive_ends_before(_reason(body), request.end)
             if status == 400 and archive_end is not None:
                 raise NotYetArchived(
-                    f"{where}: HTTP 400: {_reason(body)}: the archive ends on {archive_end}, so {request.start} "
-                    "is not archived yet; the task's retries will ask again (the public archive lags a few days)",
+                    f"{where}: HTTP 400: {_reason(body)}: the archive ends on {archive_end}, so the request's last "
+                    f"day {request.end} ({request.timezone}) is not archived yet; the task's retries will ask again "
+                    "(the public archive lags a few days)",
                     archive_end,
                 )
             raise PermanentPipelineError(f"{where}: HTTP {status}: {_reason(body)}")

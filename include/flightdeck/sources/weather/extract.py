@@ -1,6 +1,9 @@
 """Extract: one API request per origin airport for the partition's days -> the partition's raw staging table.
 
-Each hour is kept as the API gave it (values and units as JSON), for the transform to validate.
+The request asks in GMT for the UTC days that the local days span (see api.request_for), and the
+hours inside the local days are kept: 23, 24 or 25 a day. Each hour that carries a value is staged
+as the API gave it (values and units as JSON), for the transform to validate; the hours the API
+answered without any value are recorded in audit.weather_empty_hours, for the check to account for.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from flightdeck.core.logs import stage_log
 from flightdeck.core.stage import StageContext
 from flightdeck.core.staging import copy_records, create_staging_table
 from flightdeck.sources.weather.api import ArchiveClient, NotYetArchived, request_for
+from flightdeck.sources.weather.completeness import replace_empty_hours
 from flightdeck.sources.weather.config import WeatherConfig
 from flightdeck.sources.weather.hours import HourRecord, hour_records, partition_window
 
@@ -28,11 +32,14 @@ RAW_COLUMNS: tuple[tuple[str, LiteralString], ...] = (
 )
 
 
-def select_hours(records: list[HourRecord], start: dt.datetime, end: dt.datetime) -> tuple[list[HourRecord], int, int]:
-    """The partition's hours that carry any value; also how many were outside it and how many empty."""
+def select_hours(
+    records: list[HourRecord], start: dt.datetime, end: dt.datetime
+) -> tuple[list[HourRecord], int, list[HourRecord]]:
+    """The partition's hours that carry any value; also how many were outside it, and its empty hours."""
     inside = [record for record in records if start <= record.obs_hour < end]
     kept = [record for record in inside if record.has_values()]
-    return kept, len(records) - len(inside), len(inside) - len(kept)
+    empty = [record for record in inside if not record.has_values()]
+    return kept, len(records) - len(inside), empty
 
 
 def extract(ctx: StageContext[WeatherConfig], client: ArchiveClient | None = None) -> int:
@@ -43,13 +50,14 @@ def extract(ctx: StageContext[WeatherConfig], client: ArchiveClient | None = Non
     first, last = partition_window(partition.start, partition.end, cfg.timezone)
     with stage_log("extract", partition.log_context()) as counts:
         rows: list[dict[str, Any]] = []
-        outside = empty = 0
+        outside = 0
+        empty: list[HourRecord] = []
         for origin in cfg.airports:
             request = request_for(cfg, origin, partition.start, partition.end)
             response = api.fetch(request)
             kept, out, none = select_hours(hour_records(response, origin, request.hourly), first, last)
             outside += out
-            empty += none
+            empty.extend(none)
             units = json.dumps({name: response.hourly_units[name] for name in request.hourly}, sort_keys=True)
             rows.extend(
                 {
@@ -65,9 +73,12 @@ def extract(ctx: StageContext[WeatherConfig], client: ArchiveClient | None = Non
         with connect(ctx.warehouse) as wh:
             create_staging_table(wh, raw, RAW_COLUMNS)
             copied = copy_records(wh, raw, [name for name, _ in RAW_COLUMNS], rows)
-        counts.records_in = copied + empty
+            without_values = replace_empty_hours(wh, partition, (first, last), empty, cfg.timezone)
+        counts.records_in = copied + without_values
         counts.records_out = copied
-        counts.extra.update({"airports": len(cfg.airports), "hours_without_values": empty, "outside_day": outside})
+        counts.extra.update(
+            {"airports": len(cfg.airports), "hours_without_values": without_values, "outside_day": outside}
+        )
     with connect(ctx.warehouse) as wh:
         audit.record_extracted(wh, partition, copied, counts.duration_s)
     return copied

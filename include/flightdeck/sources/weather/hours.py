@@ -56,6 +56,7 @@ UNITS: dict[str, dict[str, Converter]] = {
 }
 # Converted values keep a fixed precision, so that reruns and unit round trips compare equal.
 DIGITS = 4
+HOUR = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,21 @@ def partition_window(start: dt.date, end: dt.date, timezone: str) -> tuple[dt.da
     first = dt.datetime.combine(start, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
     last = dt.datetime.combine(end, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
     return first, last
+
+
+def expected_hours(start: dt.date, end: dt.date, timezone: str) -> list[dt.datetime]:
+    """Every hour (UTC instant) of local days [start, end): 24 a day, 23 or 25 on the days the offset changes.
+
+    Assumes whole-hour offsets and changes on the hour, as in America/New_York.
+    """
+    first, last = partition_window(start, end, timezone)
+    count = int((last - first) / HOUR)
+    return [first + k * HOUR for k in range(count)]
+
+
+def utc_days(first: dt.datetime, last: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The UTC calendar days (first, last inclusive, as the API counts them) that hold instants [first, last)."""
+    return first.astimezone(dt.UTC).date(), (last - HOUR).astimezone(dt.UTC).date()
 
 
 def convert(record: Mapping[str, Any], units: Mapping[str, str]) -> dict[str, Any]:

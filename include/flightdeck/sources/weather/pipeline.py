@@ -2,13 +2,14 @@
 
 extract (one request per origin airport into raw staging) -> transform (validate and convert each
 hour into clean staging) -> load (pre-load checks, replace the day, refresh the day's flights) ->
-check (extracted = loaded + rejected + duplicates removed).
+check (extracted = loaded + rejected + duplicates removed; per airport, the day's 23, 24 or 25 hours =
+stored + rejected + reported missing by the API).
 """
 
 from __future__ import annotations
 
-from flightdeck.core.reconcile import check
 from flightdeck.core.stage import Pipeline
+from flightdeck.sources.weather.check import check
 from flightdeck.sources.weather.config import WeatherConfig
 from flightdeck.sources.weather.extract import extract, waiting_for
 from flightdeck.sources.weather.load import load

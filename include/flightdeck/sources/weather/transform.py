@@ -5,6 +5,7 @@ Valid rows go to clean staging with their source_row; every failing hour is a re
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, LiteralString
 from zoneinfo import ZoneInfo
 
@@ -51,7 +52,13 @@ def validate_and_transform(rows: list[dict[str, Any]], timezone: str) -> tuple[l
     for row in rows:
         values: dict[str, Any] = dict(row["raw"])
         units: dict[str, str] = dict(row["units"])
-        record = {"origin": row["origin"], "utc_offset_seconds": row["utc_offset_seconds"], **values}
+        # The hour's instant goes with the record: the check counts a rejected hour as accounted for.
+        record = {
+            "origin": row["origin"],
+            "obs_hour": row["obs_hour"].astimezone(dt.UTC).isoformat(),
+            "utc_offset_seconds": row["utc_offset_seconds"],
+            **values,
+        }
         try:
             observation = WeatherObservation.model_validate(
                 observation_input(str(row["origin"]), row["obs_hour"], values, units)
