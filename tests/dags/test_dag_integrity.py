@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
+import pytest
 from airflow._shared.module_loading.file_discovery import find_path_from_directory
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable
 from airflow.serialization.encoders import coerce_to_core_timetable
 
+from flightdeck.catalog import project_config
 from flightdeck.core.paths import PROJECT_ROOT
+from flightdeck_operators import PartitionReadySensor
 
 DAGS = PROJECT_ROOT / "dags"
 PLUGINS = PROJECT_ROOT / "plugins"
@@ -58,6 +61,7 @@ def test_flights_daily_stages_run_in_order(dagbag: DagBag) -> None:
     dag = dagbag.dags["flights_daily"]
     downstream = {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks}
     assert downstream == {
+        "wait_for_source": ["extract"],
         "extract": ["validate_transform"],
         "validate_transform": ["load"],
         "load": ["quality_column_checks", "quality_table_checks"],
@@ -65,6 +69,21 @@ def test_flights_daily_stages_run_in_order(dagbag: DagBag) -> None:
         "quality_table_checks": ["check"],
         "check": [],
     }
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "task_id"), [("flights_daily", "wait_for_source"), ("weather_hourly", "wait_for_archive")]
+)
+def test_a_day_not_delivered_yet_is_a_bounded_wait_that_frees_the_worker(
+    dagbag: DagBag, dag_id: str, task_id: str
+) -> None:
+    sensor = dagbag.dags[dag_id].get_task(task_id)
+    settings = project_config().pipeline("flights") if dag_id == "flights_daily" else project_config().weather_config()
+
+    assert isinstance(sensor, PartitionReadySensor)
+    assert sensor.mode == "reschedule"
+    assert (sensor.timeout, sensor.poke_interval) == (settings.wait.timeout_s, settings.wait.poke_interval_s)
+    assert sensor.downstream_task_ids == {"extract"}
 
 
 def test_the_plugin_loader_never_executes_the_operator_package() -> None:
