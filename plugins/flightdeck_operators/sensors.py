@@ -4,7 +4,8 @@ A day the source has not delivered yet is a wait, not an error. PartitionReadySe
 pipeline's `ready` check (flightdeck.core.stage.Pipeline.ready) every `wait.poke_interval_s` seconds
 in reschedule mode (the worker slot is released in between) and fails after `wait.timeout_s`, saying
 what it waited for. A permanent fault of the check itself (an unknown database, a bad request) fails
-at once; a transient one counts as "not yet" and is logged.
+at once; a transient one counts as "not yet" and is logged. A failure (permanent, or the wait timed
+out) is recorded on the run's audit.load_runs row, as a stage's would be.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from flightdeck import catalog
 from flightdeck.core.errors import describe, is_transient
 from flightdeck.core.logs import get_logger
-from flightdeck_operators.stages import resolve
+from flightdeck_operators.stages import record, resolve
 
 
 class PartitionReadySensor(BaseSensorOperator):
@@ -47,7 +48,9 @@ class PartitionReadySensor(BaseSensorOperator):
             self.waiting_for = ready(ctx)
         except Exception as exc:
             if not is_transient(exc):
-                raise AirflowFailException(f"{type(exc).__name__}: {describe(exc)}") from exc
+                message = f"{type(exc).__name__}: {describe(exc, staging_schema=ctx.staging_schema)}"
+                record(ctx, "failed", message)
+                raise AirflowFailException(message) from exc
             self.waiting_for = f"the source to answer ({type(exc).__name__}: {describe(exc)})"
         if self.waiting_for is None:
             return True
@@ -61,7 +64,9 @@ class PartitionReadySensor(BaseSensorOperator):
         try:
             return super().execute(context)  # pyright: ignore[reportUnknownMemberType]
         except AirflowSensorTimeout as exc:
-            raise AirflowSensorTimeout(
+            message = (
                 f"gave up waiting for {self.waiting_for} after the configured {self.timeout:.0f} s "
-                f"({self.pipeline_name}.wait.timeout_s); {exc}"
-            ) from exc
+                f"({self.pipeline_name}.wait.timeout_s)"
+            )
+            record(resolve(self.pipeline_name, context), "failed", f"AirflowSensorTimeout: {message}")
+            raise AirflowSensorTimeout(f"{message}; {exc}") from exc

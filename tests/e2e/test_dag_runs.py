@@ -65,9 +65,10 @@ def test_a_permanent_error_fails_the_run_at_once(e2e: Endpoints, capsys: pytest.
         )
         assert main(["run", "flights_daily", "--date", "2013-01-03"]) == 1
     assert "flights_daily 2013-01-03: failed" in capsys.readouterr().out
-    # The on-call channel heard about it once, from the task that failed, with what to fix.
+    # The on-call channel heard about it once, from the task that failed (the first to read the source:
+    # the wait for the day's rows), with what to fix.
     alerts = [payload for _, payload in webhook.received]
-    assert [(a["event"], a["task_id"]) for a in alerts] == [("task_failed", "extract")]
+    assert [(a["event"], a["task_id"]) for a in alerts] == [("task_failed", "wait_for_source")]
     assert "etl seed" in alerts[0]["detail"]
     assert scalar(e2e.warehouse, "SELECT count(*) FROM core.fact_flights WHERE flight_date = '2013-01-03'") == 0
     # The audit row says the day failed, where, and what to do about it.

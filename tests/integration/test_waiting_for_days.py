@@ -21,7 +21,7 @@ from flightdeck.sources.flights import extract as flights
 from flightdeck.sources.weather import extract as weather
 from flightdeck_operators import PartitionReadySensor
 from tests.conftest import PgServer
-from tests.support import stage_context
+from tests.support import scalar, stage_context
 
 DELIVERED = dt.date(2013, 1, 1)
 NOT_DELIVERED = dt.date(2014, 6, 1)
@@ -92,3 +92,18 @@ def test_a_check_that_no_wait_can_fix_fails_at_once(
 
     with pytest.raises(AirflowFailException, match='database "nonexistent_db" does not exist'):
         sensor.execute(run_context(DELIVERED, "flights_daily"))
+
+
+def test_a_wait_that_times_out_leaves_the_run_failed_with_what_it_waited_for(
+    airflow_connections: Endpoints, warehouse_url: Any
+) -> None:
+    sensor = PartitionReadySensor(task_id="wait_for_source", pipeline="flights", mode="poke", timeout=0)
+
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute(run_context(NOT_DELIVERED, "flights_daily"))
+
+    status, error = scalar(
+        warehouse_url, "SELECT array[status, error] FROM audit.load_runs WHERE partition_date = '2014-06-01'"
+    )
+    assert status == "failed"
+    assert error.startswith("AirflowSensorTimeout: gave up waiting for ops.flights to deliver the rows of 2014-06-01")

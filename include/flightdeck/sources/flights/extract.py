@@ -119,6 +119,8 @@ def waiting_for(ctx: StageContext[FlightsConfig]) -> str | None:
         return None
     query, params = source_query(cfg, partition)
     with connect(ctx.source) as src:
+        # A missing or drifted source table is no wait: it fails here, as the extract would.
+        check_source_schema(src, cfg.source.table, SOURCE_COLUMNS, cfg.source.allow_new_columns, IGNORED_SOURCE_COLUMNS)
         rows = count_rows(src, query, params)
     if rows:
         return None
