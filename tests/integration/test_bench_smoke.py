@@ -119,6 +119,11 @@ def test_bench_smoke(bench_source: URL, warehouse_url: URL, project: ProjectConf
             assert (run.measured_rows, run.target_rows) == (SAMPLE_CAP, SAMPLE_CAP), run.method
         elif run.method == "copy_pk":
             assert (run.measured_rows, run.target_rows) == (ROWS, ROWS)
+        elif run.method == "pipeline_rejected":
+            # Every row of the rejected day is rejected, explained and recorded; the load refuses it.
+            assert run.measured_rows == ROWS  # extracted
+            assert [stage.stage for stage in run.stages] == ["extract", "transform", "load"]
+            assert (run.loaded, run.rejected, run.duplicates, run.target_rows) == (0, ROWS, 0, 0)
         else:
             assert run.measured_rows == ROWS  # extracted
             assert [stage.stage for stage in run.stages] == ["extract", "transform", "load", "check"]
@@ -139,12 +144,15 @@ def test_bench_smoke(bench_source: URL, warehouse_url: URL, project: ProjectConf
         "end_to_end_vs_to_sql",
         "end_to_end_vs_to_sql_psycopg2",
         "peak_rss",
+        "peak_rss_rejected",
         "rss_flat",
         "cost_per_row_flat",
         "rerun_no_dearer",
     }
     printed = [line for text in lines for line in text.splitlines()]
     assert any(line.startswith(("PASS", "FAIL")) for line in printed)
+    rejected_rss = f"{summaries['pipeline_rejected'].peak_rss_mb:.0f} MB at {ROWS:,} rows"
+    assert any(line.startswith(("PASS", "FAIL")) and "all-rejected day: " + rejected_rss in line for line in printed)
 
     # results.json is the model, and reads back equal.
     assert read_results(output) == results
@@ -157,6 +165,8 @@ def test_bench_smoke(bench_source: URL, warehouse_url: URL, project: ProjectConf
     assert [line for line in text.splitlines() if line in (START_MARKER, END_MARKER)] == [START_MARKER, END_MARKER]
     assert "stale table" not in text
     assert "| copy_pk |" in text
+    assert "| pipeline_rejected |" in text
+    assert "peak RSS <= 600 MB for an all-rejected day" in text
     assert "### Targets" in text
     assert options.command in text
     write_doc(doc, results)
@@ -164,10 +174,12 @@ def test_bench_smoke(bench_source: URL, warehouse_url: URL, project: ProjectConf
 
     # Nothing of the bench is left behind.
     assert data.partition_rows(bench_source) == 0
+    assert data.partition_rows(bench_source, data.rejected_day()) == 0
     assert not methods.comparison_tables_exist(warehouse_url)
     assert (
         _count(warehouse_url, sql.SQL("SELECT count(*) FROM core.fact_flights WHERE flight_date = '2030-01-15'")) == 0
     )
+    assert _count(warehouse_url, sql.SQL("SELECT count(*) FROM audit.rejected_records")) == 0
 
 
 def test_sizes_and_hook_uri() -> None:

@@ -492,7 +492,7 @@ def test_a_file_with_too_many_rejected_lines_is_not_loaded_but_its_rejections_ar
         "planes.csv", 3, [b"N907AA,2004", b"N908AA,2004,Fixed wing,EMBRAER,EMB-145XR,2,lots,,Turbo-fan"]
     )
 
-    with pytest.raises(ReconciliationError, match=r"planes\.csv: 2 of 3324 records rejected .*max_reject_share"):
+    with pytest.raises(ReconciliationError, match=r"planes\.csv: 2 of 3,324 records rejected .*max_reject_share"):
         load(warehouse_url, strict, "planes", NEXT_DAY)
 
     assert dimension_state(warehouse_url, "planes") == before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from psycopg import sql
@@ -137,14 +137,28 @@ def run_row(conn: Connection, partition: Partition) -> dict[str, Any] | None:
 
 
 def replace_rejections(
-    conn: Connection, partition: Partition, stages: Sequence[str], rejections: Sequence[Rejection]
+    conn: Connection, partition: Partition, stages: Sequence[str], rejections: Iterable[Rejection]
 ) -> int:
     """Replace the partition's rejections of these stages: reruns never grow the error table."""
+    clear_rejections(conn, partition, stages)
+    return write_rejections(conn, partition, rejections)
+
+
+def clear_rejections(conn: Connection, partition: Partition, stages: Sequence[str]) -> None:
+    """Delete the partition's rejections of these stages (before writing a run's afresh)."""
     with conn.cursor() as cur:
         cur.execute(
             "DELETE FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s AND stage = ANY(%s)",
             (partition.pipeline, partition.key, list(stages)),
         )
+
+
+def write_rejections(conn: Connection, partition: Partition, rejections: Iterable[Rejection]) -> int:
+    """COPY rejections into audit.rejected_records as they come; returns how many were written.
+
+    Streams: an iterable (or one chunk of a larger set) is written without being collected first,
+    so a caller writing chunk by chunk holds one chunk at a time whatever the partition's rejects.
+    """
     return copy_records(
         conn,
         REJECTED,

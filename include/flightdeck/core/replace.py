@@ -250,7 +250,7 @@ def require_reject_share(rejected: int, total: int, max_share: float, what: str,
     """Refuse a partition (or file) whose rejected share is above the configured max_reject_share."""
     if total and rejected / total > max_share:
         raise ReconciliationError(
-            f"{what}: {rejected} of {total} records rejected ({rejected / total:.1%}), above the configured "
+            f"{what}: {rejected:,} of {total:,} records rejected ({rejected / total:.1%}), above the configured "
             f"max_reject_share {max_share:.1%}: {consequence}; see audit.rejected_records for the reasons"
         )
 

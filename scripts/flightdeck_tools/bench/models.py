@@ -7,9 +7,20 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-Method = Literal["pipeline", "pipeline_rerun", "copy_pk", "to_sql", "to_sql_psycopg2", "insert_rows"]
+Method = Literal[
+    "pipeline", "pipeline_rerun", "pipeline_rejected", "copy_pk", "to_sql", "to_sql_psycopg2", "insert_rows"
+]
 # Run in this order within every repeat: the rerun must follow the first run of the same partition.
-METHODS: tuple[Method, ...] = ("pipeline", "pipeline_rerun", "copy_pk", "to_sql", "to_sql_psycopg2", "insert_rows")
+METHODS: tuple[Method, ...] = (
+    "pipeline",
+    "pipeline_rerun",
+    "pipeline_rejected",
+    "copy_pk",
+    "to_sql",
+    "to_sql_psycopg2",
+    "insert_rows",
+)
+# The pipeline on a valid day (the RSS targets on valid days); pipeline_rejected runs on a day of invalid rows.
 PIPELINE_METHODS: frozenset[Method] = frozenset({"pipeline", "pipeline_rerun"})
 Stage = Literal["extract", "transform", "load", "check"]
 Status = Literal["PASS", "FAIL", "N/A"]

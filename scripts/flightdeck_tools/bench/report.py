@@ -23,6 +23,7 @@ PACKAGES = ("psycopg", "pandas", "SQLAlchemy", "apache-airflow", "apache-airflow
 METHOD_NOTES = {
     "pipeline": "extract -> transform -> load -> check, first load of the day",
     "pipeline_rerun": "the same partition again, day already loaded",
+    "pipeline_rejected": "extract -> transform -> load refused, on a day whose every row is invalid",
     "copy_pk": "binary COPY out and in, primary key, no transform",
     "to_sql": "pandas.read_sql + DataFrame.to_sql defaults (psycopg 3)",
     "to_sql_psycopg2": "the same through psycopg2",
@@ -71,7 +72,7 @@ def run_line(run: MethodRun) -> str:
     sample = f", sample of {run.measured_rows:,}" if run.sampled else ""
     rate = run.rows / run.full_seconds if run.full_seconds > 0 else 0.0
     return (
-        f"  repeat {run.repeat + 1} {run.method:<15} {run.full_seconds:9.2f} s  {rate:>10,.0f} rows/s  "
+        f"  repeat {run.repeat + 1} {run.method:<17} {run.full_seconds:9.2f} s  {rate:>10,.0f} rows/s  "
         f"peak RSS {run.peak_rss_mb:6.0f} MB{sample}"
     )
 
@@ -187,7 +188,7 @@ def summary_text(results: BenchResults) -> str:
             ratio = "" if summary.ratio_to_copy_pk is None else f"{summary.ratio_to_copy_pk:6.2f}x copy_pk"
             label = " (extrapolated)" if summary.extrapolated else ""
             lines.append(
-                f"  {summary.method:<15} {summary.median_seconds:9.2f} s  {summary.rows_per_s:>10,.0f} rows/s  "
+                f"  {summary.method:<17} {summary.median_seconds:9.2f} s  {summary.rows_per_s:>10,.0f} rows/s  "
                 f"{ratio}  peak RSS {summary.peak_rss_mb:.0f} MB{label}"
             )
     lines.append("")

@@ -256,6 +256,14 @@ def evaluate_targets(sizes: Sequence[SizeResult]) -> tuple[Target, ...]:
         None if rss is None else rss <= MAX_PEAK_RSS_MB,
         "not measured" if rss is None else f"{rss:.0f} MB {where}",
     )
+    # The reject path streams like the load path: a day rejected wholesale stays within the same bound.
+    rejected = size.method("pipeline_rejected") if size else None
+    add(
+        "peak_rss_rejected",
+        f"peak RSS <= {MAX_PEAK_RSS_MB:g} MB for an all-rejected day",
+        None if rejected is None else rejected.peak_rss_mb <= MAX_PEAK_RSS_MB,
+        "not measured" if rejected is None else f"{rejected.peak_rss_mb:.0f} MB {where}",
+    )
 
     rss_by_size = [
         (result.rows, rss) for result in sorted(sizes, key=lambda s: s.rows) if (rss := pipeline_rss(result))
@@ -373,16 +381,20 @@ def _measure(
             generated = data.generate_partition(endpoints.require_source(), rows, timezone, options.day)
             generate_s = time.perf_counter() - generate_start
             echo(f"{rows:,} rows: generated in {generate_s:.1f} s")
+            if "pipeline_rejected" in chosen:
+                data.generate_rejected_partition(endpoints.require_source(), rows, timezone, options.day)
+                echo(f"{rows:,} rows of {data.rejected_day(options.day)}, every one invalid: generated")
             runs: list[MethodRun] = []
             for repeat in range(options.repeats):
                 for method in chosen:
-                    if method == "pipeline":
-                        methods.reset_warehouse_day(endpoints.warehouse, project, options.day)
+                    day = data.rejected_day(options.day) if method == "pipeline_rejected" else options.day
+                    if method in ("pipeline", "pipeline_rejected"):
+                        methods.reset_warehouse_day(endpoints.warehouse, project, day)
                     spec = WorkerSpec(
                         method=method,
                         repeat=repeat,
                         rows=generated,
-                        day=options.day,
+                        day=day,
                         run_id=f"bench__{rows}",
                         sample_cap=options.sample_cap,
                         hook_conn_id=HOOK_CONN_ID,
@@ -418,10 +430,11 @@ def exclusive(database: URL, role: str = "source") -> Generator[None]:
 
 
 def cleanup(endpoints: Endpoints, project: ProjectConfig, day: dt.date) -> None:
-    """Leave no bench rows behind: the day in source and warehouse, and the comparison tables."""
-    methods.reset_warehouse_day(endpoints.warehouse, project, day)
+    """Leave no bench rows behind: the days in source and warehouse, and the comparison tables."""
+    for bench_day in (day, data.rejected_day(day)):
+        methods.reset_warehouse_day(endpoints.warehouse, project, bench_day)
+        data.delete_partition(endpoints.require_source(), bench_day)
     methods.drop_comparison_tables(endpoints.warehouse)
-    data.delete_partition(endpoints.require_source(), day)
 
 
 def write_results(path: Path, results: BenchResults) -> None:

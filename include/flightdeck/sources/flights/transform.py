@@ -9,7 +9,7 @@ is the row-by-row specification the SQL is tested against, and what a replay of 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, LiteralString
 
 from psycopg import sql
@@ -104,15 +104,22 @@ def _failed_checks(conn: Any, query: sql.Composed, params: Mapping[str, object],
     return "failed SQL checks: " + (", ".join(found[0]) if found and found[0] else "none")
 
 
-def _explain_rejects(conn: Any, plan: SqlTransform, chunk_rows: int) -> list[Rejection]:
-    """The models' own reasons for the rows the SQL checks rejected, read chunk by chunk.
+# Takes one chunk's rejections and writes them (audit.write_rejections); returns how many it wrote.
+RejectionWriter = Callable[[Sequence[Rejection]], int]
+
+
+def _explain_rejects(conn: Any, plan: SqlTransform, chunk_rows: int, write: RejectionWriter) -> int:
+    """The models' own reasons for the rows the SQL checks rejected, read and written chunk by chunk.
 
     Each row is validated again by Pydantic, which writes the rejection (field and reason). A row the
     models accept after all, or a row the source checks passed that SourceFlight rejects, means the
     SQL and the models disagree: the stage fails, naming the row, rather than choose between them.
+    Each chunk's rejections go to `write` before the next chunk is read: memory holds one chunk of
+    rows and rejections whatever the number of rejects (a day whose every row is invalid included).
+    Returns how many rejections were written.
     """
     params = plan.params()
-    rejections: list[Rejection] = []
+    written = 0
     refs_by_day: dict[dt.date, ReferenceLookup] = {}
     for stage in (POST_EXTRACT, POST_TRANSFORM):
         query = sql.SQL(
@@ -120,6 +127,7 @@ def _explain_rejects(conn: Any, plan: SqlTransform, chunk_rows: int) -> list[Rej
             "ORDER BY r.flight_id, r.ctid"
         ).format(plan.raw, plan.rejects)
         for chunk in read_chunks(conn, query, [stage], chunk_rows):
+            rejections: list[Rejection] = []
             for row in chunk:
                 ctid = row.pop("ctid")
                 if stage == POST_EXTRACT:
@@ -139,15 +147,17 @@ def _explain_rejects(conn: Any, plan: SqlTransform, chunk_rows: int) -> list[Rej
                             row, ctid, "SourceFlight rejects a row the SQL checks accept", rejected[0].reason
                         )
                 rejections.extend(rejected)
-    return rejections
+            written += write(rejections)
+    return written
 
 
-def _transform_in_warehouse(conn: Any, plan: SqlTransform, chunk_rows: int) -> tuple[int, list[Rejection]]:
-    """Run the set-based transform of one partition; returns (rows in clean staging, rejections).
+def _transform_in_warehouse(conn: Any, plan: SqlTransform, chunk_rows: int, write: RejectionWriter) -> tuple[int, int]:
+    """Run the set-based transform of one partition; returns (rows in clean staging, rows rejected).
 
     PostgreSQL checks and transforms every row; only the rejected rows come back to Python (to be
-    explained by the models). The facts FactFlight rejects are rare (none in 2013): they are found by
-    a second pass only when clean staging is short of the rows that passed the source checks.
+    explained by the models, and handed to `write` chunk by chunk). The facts FactFlight rejects are
+    rare (none in 2013): they are found by a second pass only when clean staging is short of the rows
+    that passed the source checks.
     """
     _require_one_aircraft_version(conn)
     params = plan.params()
@@ -168,19 +178,20 @@ def _transform_in_warehouse(conn: Any, plan: SqlTransform, chunk_rows: int) -> t
             f"the SQL transform accounts for {valid} clean and {source_rejects + fact_rejects} rejected rows "
             f"of {total} raw rows"
         )
-    rejections = _explain_rejects(conn, plan, chunk_rows)
-    if len(rejections) != source_rejects + fact_rejects:
-        raise PermanentPipelineError(
-            f"{source_rejects + fact_rejects} rows were rejected but {len(rejections)} explained"
-        )
-    return valid, rejections
+    explained = _explain_rejects(conn, plan, chunk_rows, write)
+    if explained != source_rejects + fact_rejects:
+        raise PermanentPipelineError(f"{source_rejects + fact_rejects} rows were rejected but {explained} explained")
+    return valid, explained
 
 
 def transform(ctx: StageContext[FlightsConfig]) -> tuple[int, int]:
     """Validate raw staging, transform it into clean staging; returns (valid, rejected).
 
     Set-based, inside the warehouse (transform_sql.py): the same rows as
-    validate_and_transform, at PostgreSQL's speed; only rejected rows pass through Python.
+    validate_and_transform, at PostgreSQL's speed; only rejected rows pass through Python, a chunk
+    at a time: their rejections are written to audit.rejected_records as each chunk is explained, so
+    a day rejected wholesale costs no more memory than a valid one. Whether the rejected share is
+    acceptable is the load's decision (load_partition's guard counts the pre-load rejects too).
     """
     cfg, partition = ctx.settings, ctx.partition
     raw = ctx.staging_table("raw")
@@ -189,14 +200,19 @@ def transform(ctx: StageContext[FlightsConfig]) -> tuple[int, int]:
     plan = SqlTransform(raw=raw, clean=clean, rejects=_REJECTS_TABLE, fact_columns=FACT_COLUMNS, timezone=cfg.timezone)
     with stage_log("transform", partition.log_context()) as counts, connect(ctx.warehouse) as wh:
         create_staging_table(wh, clean, fact_staging_columns())
-        valid, all_rejections = _transform_in_warehouse(wh, plan, cfg.chunk_rows)
-        audit.replace_rejections(wh, partition, EXTRACT_STAGES, all_rejections)
-        counts.records_in = valid + len(all_rejections)
+        # A rerun replaces the partition's earlier rejections of these stages (same transaction).
+        audit.clear_rejections(wh, partition, EXTRACT_STAGES)
+
+        def write(rejections: Sequence[Rejection]) -> int:
+            return audit.write_rejections(wh, partition, rejections)
+
+        valid, rejected = _transform_in_warehouse(wh, plan, cfg.chunk_rows, write)
+        counts.records_in = valid + rejected
         counts.records_out = valid
-        counts.rejected = len(all_rejections)
+        counts.rejected = rejected
     with connect(ctx.warehouse) as wh:
-        audit.record_transformed(wh, partition, valid, len(all_rejections), counts.duration_s)
-    return valid, len(all_rejections)
+        audit.record_transformed(wh, partition, valid, rejected, counts.duration_s)
+    return valid, rejected
 
 
 def fact_staging_columns() -> tuple[tuple[str, LiteralString], ...]:
