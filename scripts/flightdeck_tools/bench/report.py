@@ -143,7 +143,7 @@ def render_section(results: BenchResults) -> str:
         "| packages | " + ", ".join(f"{name} {version}" for name, version in sorted(machine.packages.items())) + " |",
         "| load average (1, 5, 15 min) | "
         + f"{_load(results.load_average_start)} before, {_load(results.load_average_end)} after (a shared machine) |",
-        f"| code | sha256 {results.code_fingerprint[:12]} of include/flightdeck (without bench/), sql/, config |",
+        f"| code | sha256 {results.code_fingerprint[:12]} of include/flightdeck (code and DDL), config |",
     ]
     lines += ["", "### Targets", ""]
     lines += [f"- **{target.status}** {target.requirement}: {target.measured}" for target in results.targets]
