@@ -1,4 +1,4 @@
-"""The set-based transform (transformers/flights_sql.py) against its specification, to_fact in Python.
+"""The set-based transform (sources/flights/transform_sql.py) against its specification, to_fact in Python.
 
 The whole of 2013 goes through both: pipeline.transform in the warehouse, and the Python path
 (validate_and_transform with the reference lookup of each flight's day) as the oracle. The clean

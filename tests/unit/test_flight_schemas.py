@@ -1,4 +1,4 @@
-"""schemas/flights.py and schemas/types.py: the rules a source flight and a fact row must satisfy."""
+"""sources/flights/schemas.py and warehouse/types.py: the rules a source flight and a fact row must satisfy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""transformers/flights.py: source flights become fact rows with correct local times and instants."""
+"""sources/flights/facts.py: source flights become fact rows with correct local times and instants."""
 
 from __future__ import annotations
 

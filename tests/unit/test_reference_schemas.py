@@ -1,4 +1,4 @@
-"""schemas/reference.py: airports, airlines and planes from the source become dimension rows."""
+"""sources/reference/schemas.py: airports, airlines and planes from the source become dimension rows."""
 
 from __future__ import annotations
 
