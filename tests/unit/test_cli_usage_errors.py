@@ -143,6 +143,14 @@ def test_status_shows_twenty_runs_unless_told_otherwise() -> None:
     assert parser.parse_args(["status", "--limit", "5"]).limit == 5
 
 
+def test_replay_rejects_re_checks_the_stored_copies_unless_told_to_read_the_source() -> None:
+    parser = cli.build_parser()
+    stored = ["replay-rejects", "--dag", "flights_daily", "--date", "2013-01-01"]
+
+    assert parser.parse_args(stored).from_source is False
+    assert parser.parse_args([*stored, "--from-source"]).from_source is True
+
+
 def test_airflow_passes_its_arguments_through_untouched() -> None:
     args = cli.build_parser().parse_args(["airflow", "dags", "list", "--output", "json"])
 

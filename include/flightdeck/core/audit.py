@@ -103,15 +103,15 @@ def latest_run(conn: Connection, pipeline: str, partition_date: object) -> tuple
 
 def pending_rejections(
     conn: Connection, partition: Partition, stages: Sequence[str]
-) -> list[tuple[int, dict[str, Any]]]:
-    """(rejected_id, raw record) of the partition's rejections in these stages not yet replayed."""
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(rejected_id, stage, raw record) of the partition's rejections in these stages not yet replayed."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT rejected_id, raw FROM audit.rejected_records WHERE pipeline = %s AND partition_date = %s "
-            "AND stage = ANY(%s) AND replayed_at IS NULL ORDER BY rejected_id",
+            "SELECT rejected_id, stage, raw FROM audit.rejected_records WHERE pipeline = %s "
+            "AND partition_date = %s AND stage = ANY(%s) AND replayed_at IS NULL ORDER BY rejected_id",
             (partition.pipeline, partition.key, list(stages)),
         )
-        return [(int(str(rid)), cast("dict[str, Any]", raw)) for rid, raw in cur.fetchall()]
+        return [(int(str(rid)), str(stage), cast("dict[str, Any]", raw)) for rid, stage, raw in cur.fetchall()]
 
 
 def mark_replayed(conn: Connection, rejected_ids: Sequence[int], replay_id: str) -> None:
@@ -120,6 +120,34 @@ def mark_replayed(conn: Connection, rejected_ids: Sequence[int], replay_id: str)
             "UPDATE audit.rejected_records SET replayed_at = now(), replay_id = %s WHERE rejected_id = ANY(%s)",
             (replay_id, list(rejected_ids)),
         )
+
+
+def refresh_rejections(conn: Connection, updates: Sequence[tuple[int, Rejection]]) -> int:
+    """Rewrite stored rejections (stage, field, reason, raw) as found now; returns the rows that changed.
+
+    For a replay that re-read the records from the source: the error table then shows each record as
+    the source holds it and why it fails now. Rows already as given are left untouched.
+    """
+    changed = 0
+    with conn.cursor() as cur:
+        for rejected_id, rejection in updates:
+            cur.execute(
+                "UPDATE audit.rejected_records SET stage = %s, field = %s, reason = %s, raw = %s::jsonb "
+                "WHERE rejected_id = %s AND (stage, field, reason, raw) IS DISTINCT FROM (%s, %s, %s, %s::jsonb)",
+                (
+                    rejection.stage,
+                    rejection.field,
+                    rejection.reason,
+                    rejection.raw_json(),
+                    rejected_id,
+                    rejection.stage,
+                    rejection.field,
+                    rejection.reason,
+                    rejection.raw_json(),
+                ),
+            )
+            changed += cur.rowcount
+    return changed
 
 
 def run_row(conn: Connection, partition: Partition) -> dict[str, Any] | None:

@@ -46,6 +46,8 @@ SOURCE_COLUMNS: tuple[tuple[str, LiteralString], ...] = (
     ("minute", "integer"),
     ("time_hour", "timestamptz"),
 )
+# The source's key of a record: what a replay re-reads a rejected record by.
+SOURCE_KEY = "flight_id"
 # Source columns the pipeline knows and deliberately does not read (not drift).
 IGNORED_SOURCE_COLUMNS = ("recorded_at",)
 
@@ -70,6 +72,14 @@ def source_query(cfg: FlightsConfig, partition: Partition) -> tuple[sql.Composed
         partition.end.day,
     ]
     return query, params
+
+
+def source_records_query(
+    cfg: FlightsConfig, partition: Partition, keys: list[int]
+) -> tuple[sql.Composed, list[object]]:
+    """The partition's rows with these source keys, read exactly as the extract reads them."""
+    query, params = source_query(cfg, partition)
+    return sql.SQL("{} AND {} = ANY(%s)").format(query, sql.Identifier(SOURCE_KEY)), [*params, keys]
 
 
 def extract(ctx: StageContext[FlightsConfig]) -> int:
