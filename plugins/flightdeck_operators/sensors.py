@@ -3,9 +3,9 @@
 A day the source has not delivered yet is a wait, not an error. PartitionReadySensor asks the
 pipeline's `ready` check (flightdeck.core.stage.Pipeline.ready) every `wait.poke_interval_s` seconds
 in reschedule mode (the worker slot is released in between) and fails after `wait.timeout_s`, saying
-what it waited for. A permanent fault of the check itself (an unknown database, a bad request) fails
-at once; a transient one counts as "not yet" and is logged. A failure (permanent, or the wait timed
-out) is recorded on the run's audit.load_runs row, as a stage's would be.
+what it waited for. A fault of the check itself is no wait: a permanent one (an unknown database, a
+bad request) fails at once, a transient one (the source unreachable) gets the task's retries. A failure
+(permanent, or the wait timed out) is recorded on the run's audit.load_runs row, as a stage's would be.
 """
 
 from __future__ import annotations
@@ -47,11 +47,14 @@ class PartitionReadySensor(BaseSensorOperator):
         try:
             self.waiting_for = ready(ctx)
         except Exception as exc:
-            if not is_transient(exc):
-                message = f"{type(exc).__name__}: {describe(exc, staging_schema=ctx.staging_schema)}"
-                record(ctx, "failed", message)
-                raise AirflowFailException(message) from exc
-            self.waiting_for = f"the source to answer ({type(exc).__name__}: {describe(exc)})"
+            # An unreachable source is not a day not delivered yet: sorted like a stage's error, so that
+            # a permanent one fails now and a transient one gets the task's retries, not hours of waiting.
+            message = f"{type(exc).__name__}: {describe(exc, staging_schema=ctx.staging_schema)}"
+            if is_transient(exc):
+                record(ctx, "retrying", message)
+                raise
+            record(ctx, "failed", message)
+            raise AirflowFailException(message) from exc
         if self.waiting_for is None:
             return True
         log.info(

@@ -7,15 +7,21 @@ the DAGs: the worker is freed between looks). Real PostgreSQL and the real weath
 from __future__ import annotations
 
 import datetime as dt
+import json
+import socket
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pendulum
 import pytest
+import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from flightdeck.catalog import ProjectConfig
+from flightdeck.catalog import ProjectConfig, project_config
+from flightdeck.core.errors import TransientPipelineError
 from flightdeck.core.partition import day_partition
+from flightdeck.core.paths import PROJECT_ROOT
 from flightdeck.core.stage import Endpoints
 from flightdeck.sources.flights import extract as flights
 from flightdeck.sources.weather import extract as weather
@@ -107,3 +113,25 @@ def test_a_wait_that_times_out_leaves_the_run_failed_with_what_it_waited_for(
     )
     assert status == "failed"
     assert error.startswith("AirflowSensorTimeout: gave up waiting for ops.flights to deliver the rows of 2014-06-01")
+
+
+def test_an_unreachable_source_is_no_wait_but_a_transient_error_for_the_tasks_retries(
+    airflow_connections: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "config" / "pipelines.yaml").read_text(encoding="utf-8"))
+    config["weather"]["retry"] = {**config["weather"]["retry"], "attempts": 1, "max_total_s": 1.0}
+    (tmp_path / "pipelines.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.setenv("FLIGHTDECK_CONFIG", str(tmp_path / "pipelines.yaml"))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WEATHER_API", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": dead_port})
+    )
+    project_config.cache_clear()
+    try:
+        sensor = PartitionReadySensor(task_id="wait_for_archive", pipeline="weather", mode="poke", timeout=3600)
+        with pytest.raises(TransientPipelineError, match="connection failed"):
+            sensor.execute(run_context(DELIVERED, "weather_hourly"))
+    finally:
+        project_config.cache_clear()
