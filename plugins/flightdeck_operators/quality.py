@@ -18,13 +18,13 @@ from psycopg import sql
 
 from flightdeck import catalog
 from flightdeck.core.compose import count, qualified
+from flightdeck.core.config import PartitionedSettings
 from flightdeck.core.db import connect
 from flightdeck.core.logs import get_logger
-from flightdeck.sources.flights.config import FlightsConfig
 from flightdeck_operators.stages import record_failure, resolve
 
 
-def partition_clause(cfg: FlightsConfig) -> str:
+def partition_clause(cfg: PartitionedSettings) -> str:
     """The WHERE clause of the run's days, rendered by Airflow (Jinja) from the data interval."""
     # {{{{ }}}} are the Jinja braces, escaped once for sql.SQL's own format.
     clause = sql.SQL(
@@ -65,7 +65,8 @@ class _PartitionCheck(BaseOperator):
 
     def execute(self, context: Any) -> None:
         ctx = resolve(self.pipeline_name, context)
-        column = sql.Identifier(catalog.project_config().pipeline(self.pipeline_name).target.partition_column)
+        settings: PartitionedSettings = catalog.pipeline(catalog.project_config(), self.pipeline_name).settings
+        column = sql.Identifier(settings.target.partition_column)
         query = sql.SQL("SELECT count(*) FROM {} WHERE {} >= %s AND {} < %s").format(
             qualified(self.target_table), column, column
         )
@@ -87,7 +88,7 @@ class PartitionTableCheckOperator(_PartitionCheck, SQLTableCheckOperator):
     """Boolean table checks that every row of the run's partition must satisfy."""
 
 
-def quality_check_tasks(pipeline_name: str, cfg: FlightsConfig, conn_id: str) -> list[Any]:
+def quality_check_tasks(pipeline_name: str, cfg: PartitionedSettings, conn_id: str) -> list[Any]:
     """The configured column and table checks of a pipeline's target, as two tasks (or none)."""
     checks = cfg.quality_checks
     clause = partition_clause(cfg)

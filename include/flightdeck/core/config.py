@@ -9,7 +9,7 @@ Identifiers are validated here so that nothing unexpected ever reaches SQL compo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -69,6 +69,29 @@ class TargetConfig(StrictModel):
     table: QualifiedName
     partition_column: Identifier
     key: tuple[Identifier, ...] = Field(min_length=1)
+
+
+ColumnCheck = Literal["null_check", "distinct_check", "unique_check", "min", "max"]
+Comparison = Literal["equal_to", "greater_than", "less_than", "geq_to", "leq_to", "tolerance"]
+TableCheckSql = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class QualityChecks(StrictModel):
+    """Post-load data-quality checks on the run's partition (common-sql's check operators)."""
+
+    # column -> check -> comparison -> value, as SQLColumnCheckOperator takes them.
+    column_checks: dict[Identifier, dict[ColumnCheck, dict[Comparison, float]]] = Field(
+        default_factory=dict[Identifier, dict[ColumnCheck, dict[Comparison, float]]]
+    )
+    # check name -> boolean SQL expression that every row of the partition must satisfy.
+    table_checks: dict[Identifier, TableCheckSql] = Field(default_factory=dict[Identifier, TableCheckSql])
+
+
+class PartitionedSettings(PipelineSettings):
+    """Settings of a pipeline that loads a partitioned target and may check it after the load."""
+
+    target: TargetConfig
+    quality_checks: QualityChecks = Field(default_factory=QualityChecks)
 
 
 class RetryConfig(StrictModel):
