@@ -16,7 +16,6 @@ from airflow.providers.common.sql.operators.sql import (  # pyright: ignore[repo
 from airflow.sdk import BaseOperator
 from psycopg import sql
 
-from flightdeck import catalog
 from flightdeck.core.compose import count, qualified
 from flightdeck.core.config import PartitionedSettings
 from flightdeck.core.db import connect
@@ -65,7 +64,7 @@ class _PartitionCheck(BaseOperator):
 
     def execute(self, context: Any) -> None:
         ctx = resolve(self.pipeline_name, context)
-        settings: PartitionedSettings = catalog.pipeline(catalog.project_config(), self.pipeline_name).settings
+        settings: PartitionedSettings = ctx.settings
         column = sql.Identifier(settings.target.partition_column)
         query = sql.SQL("SELECT count(*) FROM {} WHERE {} >= %s AND {} < %s").format(
             qualified(self.target_table), column, column

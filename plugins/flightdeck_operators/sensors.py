@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from flightdeck import catalog
 from flightdeck.core.errors import describe, is_transient
 from flightdeck.core.logs import get_logger
-from flightdeck_operators.stages import record, resolve
+from flightdeck_operators.stages import record, resolve, resolve_pipeline
 
 
 class PartitionReadySensor(BaseSensorOperator):
@@ -40,8 +40,8 @@ class PartitionReadySensor(BaseSensorOperator):
         self.waiting_for: str | None = None
 
     def poke(self, context: Any) -> bool:
-        ctx = resolve(self.pipeline_name, context)
-        ready = catalog.pipeline(catalog.project_config(), self.pipeline_name).pipeline.ready
+        bound, ctx = resolve_pipeline(self.pipeline_name, context)
+        ready = bound.pipeline.ready
         assert ready is not None
         log = get_logger("flightdeck.wait")
         try:

@@ -38,8 +38,8 @@ def partition_from_context(pipeline_name: str, timezone: str, context: Any) -> P
     return Partition(pipeline_name, first, last, context["dag"].dag_id, context["run_id"])
 
 
-def resolve(pipeline_name: str, context: Any) -> StageContext[Any]:
-    """The configuration, the run's partition and the connections of a pipeline's task."""
+def resolve_pipeline(pipeline_name: str, context: Any) -> tuple[catalog.BoundPipeline, StageContext[Any]]:
+    """A pipeline's task: the pipeline, and its stage context (settings, the run's partition, connections)."""
     project = catalog.project_config()
     bound = catalog.pipeline(project, pipeline_name)
     partition = partition_from_context(bound.name, bound.timezone(), context)
@@ -47,7 +47,12 @@ def resolve(pipeline_name: str, context: Any) -> StageContext[Any]:
     endpoints = Endpoints(
         warehouse=postgres_url(project.warehouse_conn_id), source=postgres_url(source) if source else None
     )
-    return StageContext(bound.settings, partition, endpoints, project.staging_schema)
+    return bound, StageContext(bound.settings, partition, endpoints, project.staging_schema)
+
+
+def resolve(pipeline_name: str, context: Any) -> StageContext[Any]:
+    """The configuration, the run's partition and the connections of a pipeline's task."""
+    return resolve_pipeline(pipeline_name, context)[1]
 
 
 def asset_extra(ctx: StageContext[Any], result: object) -> dict[str, str | None]:
@@ -78,10 +83,9 @@ class PipelineStageOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         ctx: StageContext[Any] | None = None
         try:
-            ctx = resolve(self.pipeline_name, context)
+            bound, ctx = resolve_pipeline(self.pipeline_name, context)
             catalog.ensure_warehouse(ctx.warehouse, ctx.staging_schema)
-            stage = catalog.pipeline(catalog.project_config(), self.pipeline_name).pipeline.stage(self.stage_name)
-            result = stage(ctx)
+            result = bound.pipeline.stage(self.stage_name)(ctx)
             if self.outlet_asset is not None:
                 context["outlet_events"][self.outlet_asset].extra = asset_extra(ctx, result)
         except AirflowFailException:

@@ -66,9 +66,9 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, (TimeoutError, ConnectionError)):
         return True
-    original = getattr(exc, "orig", None)  # SQLAlchemy wraps driver errors
-    if isinstance(original, BaseException) and original is not exc:
-        return is_transient(original)
+    driver = _driver_error(exc)  # SQLAlchemy wraps driver errors
+    if driver is not exc:
+        return is_transient(driver)
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate
         if state is None:

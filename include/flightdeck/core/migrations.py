@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from psycopg import sql
@@ -20,18 +21,31 @@ LEDGER = sql.Identifier("audit", "schema_migrations")
 
 def apply_sql_file(conn: Connection, path: Path) -> None:
     """Run one DDL file, serialised across processes by an advisory lock on its name."""
-    ddl = path.read_text(encoding="utf-8")
+    _apply(conn, path.name, path.read_text(encoding="utf-8"))
+
+
+def _apply(conn: Connection, name: str, ddl: str) -> None:
     with conn.cursor() as cur:
         # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogue; the lock avoids it.
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"flightdeck:{path.name}",))
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"flightdeck:{name}",))
         cur.execute(ddl.encode("utf-8"))
 
 
-def _checksum(path: Path) -> str:
-    return hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class DdlFile:
+    """A DDL file as read once: its ledger key, its text and the text's checksum."""
+
+    name: str
+    ddl: str
+    checksum: str
+
+    @classmethod
+    def read(cls, path: Path) -> DdlFile:
+        ddl = path.read_text(encoding="utf-8")
+        return cls(path.name, ddl, hashlib.sha256(ddl.encode("utf-8")).hexdigest())
 
 
-def pending(conn: Connection, files: Sequence[Path]) -> list[Path]:
+def pending(conn: Connection, files: Sequence[Path]) -> list[DdlFile]:
     """The files whose current content the ledger does not record."""
     names = [path.name for path in files]
     if len(set(names)) != len(names):
@@ -41,7 +55,8 @@ def pending(conn: Connection, files: Sequence[Path]) -> list[Path]:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT filename, checksum FROM {}").format(LEDGER))
             recorded = {str(name): str(checksum) for name, checksum in cur.fetchall()}
-    return [path for path in files if recorded.get(path.name) != _checksum(path)]
+    read = [DdlFile.read(path) for path in files]
+    return [file for file in read if recorded.get(file.name) != file.checksum]
 
 
 def ensure_schema(conn: Connection, files: Sequence[Path], staging_schema: str | None = None) -> list[str]:
@@ -50,17 +65,17 @@ def ensure_schema(conn: Connection, files: Sequence[Path], staging_schema: str |
     Returns the names of the files that ran. The first file must create the ledger table.
     """
     applied: list[str] = []
-    for path in pending(conn, files):
-        apply_sql_file(conn, path)
+    for file in pending(conn, files):
+        _apply(conn, file.name, file.ddl)
         with conn.cursor() as cur:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {} (filename, checksum) VALUES (%s, %s) "
                     "ON CONFLICT (filename) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()"
                 ).format(LEDGER),
-                (path.name, _checksum(path)),
+                (file.name, file.checksum),
             )
-        applied.append(path.name)
+        applied.append(file.name)
     if staging_schema is not None and not schema_exists(conn, staging_schema):
         # CREATE SCHEMA IF NOT EXISTS checks privileges even when the schema exists: ask first.
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(staging_schema)))

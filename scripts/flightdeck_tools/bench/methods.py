@@ -30,7 +30,7 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from psycopg import sql
 from sqlalchemy import create_engine
@@ -41,6 +41,9 @@ from flightdeck.core.compose import exists, qualified
 from flightdeck.core.db import connect, engine_for
 from flightdeck.core.partition import Partition
 from flightdeck_tools.bench.models import Method, Stage, StageRun
+
+if TYPE_CHECKING:
+    from flightdeck.core.stage import StageContext
 
 COMPARISON_SCHEMA = "bench"
 COMPARISON_TABLES: dict[Method, str] = {
@@ -160,14 +163,28 @@ def reset_warehouse_day(warehouse: URL, project: ProjectConfig, day: dt.date) ->
             conn.autocommit = False
 
 
-def run_pipeline(ctx: Context) -> Outcome:
-    """The four stage functions on the bench partition, each timed."""
+def _flights_stage_context(ctx: Context) -> StageContext[Any]:
+    """The stage context of the flights pipeline on the bench partition."""
     from flightdeck.catalog import stage_context
     from flightdeck.core.stage import Endpoints
-    from flightdeck.sources.flights import pipeline as flights
 
     partition = bench_partition(ctx.day, ctx.run_id)
-    stage = stage_context(ctx.project, partition, Endpoints(source=ctx.source, warehouse=ctx.warehouse))
+    return stage_context(ctx.project, partition, Endpoints(source=ctx.source, warehouse=ctx.warehouse))
+
+
+def _stage_runs(clock: list[float], stage_rows: tuple[tuple[Stage, int], ...]) -> list[StageRun]:
+    """One StageRun per stage from the clock readings taken around each (one more reading than stages)."""
+    return [
+        StageRun(stage=name, seconds=clock[index + 1] - clock[index], rows=rows)
+        for index, (name, rows) in enumerate(stage_rows)
+    ]
+
+
+def run_pipeline(ctx: Context) -> Outcome:
+    """The four stage functions on the bench partition, each timed."""
+    from flightdeck.sources.flights import pipeline as flights
+
+    stage = _flights_stage_context(ctx)
     clock = [time.perf_counter()]
     extracted = flights.extract(stage)
     clock.append(time.perf_counter())
@@ -185,15 +202,11 @@ def run_pipeline(ctx: Context) -> Outcome:
         ("load", valid),
         ("check", loaded),
     )
-    stages = [
-        StageRun(stage=stage, seconds=clock[index + 1] - clock[index], rows=rows)
-        for index, (stage, rows) in enumerate(stage_rows)
-    ]
     return Outcome(
         seconds=clock[-1] - clock[0],
         measured_rows=extracted,
         target_rows=loaded,
-        stages=stages,
+        stages=_stage_runs(clock, stage_rows),
         loaded=loaded,
         rejected=int(checked["rejected"]),
         duplicates=int(checked["duplicates_removed"]),
@@ -202,13 +215,11 @@ def run_pipeline(ctx: Context) -> Outcome:
 
 def run_pipeline_rejected(ctx: Context) -> Outcome:
     """extract, transform and the refused load of a day whose every row is invalid, each timed."""
-    from flightdeck.catalog import stage_context
     from flightdeck.core.errors import PermanentPipelineError, ReconciliationError
-    from flightdeck.core.stage import Endpoints
     from flightdeck.sources.flights import pipeline as flights
 
-    partition = bench_partition(ctx.day, ctx.run_id)
-    stage = stage_context(ctx.project, partition, Endpoints(source=ctx.source, warehouse=ctx.warehouse))
+    stage = _flights_stage_context(ctx)
+    partition = stage.partition
     clock = [time.perf_counter()]
     extracted = flights.extract(stage)
     clock.append(time.perf_counter())
@@ -227,15 +238,11 @@ def run_pipeline_rejected(ctx: Context) -> Outcome:
     pcol = sql.Identifier(cfg.target.partition_column)
     facts = count_table_where(ctx.warehouse, qualified(cfg.target.table), pcol, partition.start, partition.end)
     stage_rows: tuple[tuple[Stage, int], ...] = (("extract", extracted), ("transform", extracted), ("load", 0))
-    stages = [
-        StageRun(stage=name, seconds=clock[index + 1] - clock[index], rows=rows)
-        for index, (name, rows) in enumerate(stage_rows)
-    ]
     return Outcome(
         seconds=clock[-1] - clock[0],
         measured_rows=extracted,
         target_rows=facts,
-        stages=stages,
+        stages=_stage_runs(clock, stage_rows),
         loaded=0,
         rejected=rejected,
         duplicates=0,
